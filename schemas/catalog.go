@@ -1,0 +1,273 @@
+// Package schemas is the operation catalog of exoscale-keys-mcp: one entry per Exoscale API
+// operation the server exposes as an MCP tool, with its HTTP shape (method, path, parameters),
+// access class, input and output JSON Schema, secret response fields and whether it returns an
+// asynchronous operation.
+//
+// The catalog is data, not code: the schemas are embedded JSON files (operations/<name>.json,
+// {"input": ..., "output": ...}) and the rest is the small table below, so adding an operation
+// is adding an entry and every tool is served by one generic handler. The package does not
+// depend on any MCP library, so the MCP layer stays a replaceable adapter.
+//
+// Schemas are JSON Schema 2020-12 written without the "$schema" keyword: they are shown to the
+// model on every tools/list, where that keyword only costs tokens; the validator compiles them
+// as 2020-12 explicitly.
+package schemas
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Access classifies what an operation does, which decides its MCP annotations, whether it is
+// exposed in read-only mode and whether a human confirmation may be asked for.
+type Access string
+
+// The access classes. Reveal is separate from Read because its result is a secret: read-only
+// mode must not expose it even though it changes nothing.
+const (
+	Read    Access = "read"    // GET, no secret in result
+	Reveal  Access = "reveal"  // GET that returns a secret (reveal-*)
+	Create  Access = "create"  // POST that creates an object
+	Update  Access = "update"  // PUT/PATCH that changes an object in place
+	Replace Access = "replace" // PUT that replaces a whole policy (destructive)
+	Delete  Access = "delete"
+	Rotate  Access = "rotate" // rotate-ai-api-key (destructive, returns secret)
+	Reset   Access = "reset"  // reset-iam-organization-policy (destructive)
+)
+
+// Local arguments: ours, never sent upstream.
+const (
+	// ParamDryRun makes a tool that changes something validate and show its request instead
+	// of sending it.
+	ParamDryRun = "dry-run"
+	// ParamAllowDuplicateName lets a create go ahead although an object with that name exists.
+	ParamAllowDuplicateName = "allow-duplicate-name"
+)
+
+// Operation is one catalog entry: an Exoscale API operation and the MCP tool that serves it.
+type Operation struct {
+	Name        string   // operationId = tool name
+	Title       string   // human title
+	Toolset     string   // api-keys | ai-api-keys | iam-roles | iam-org-policy | ai-deployments | operations
+	Method      string   // HTTP method
+	Path        string   // "/api-key/{id}", "/iam-role/{id}:policy" (below /v2)
+	Access      Access   // what the operation does
+	PathParams  []string // ["id"]
+	QueryParams []string // ["visibility"]
+	LocalParams []string // arguments of ours, never sent upstream: "dry-run" (every non-read tool), "allow-duplicate-name" (the 3 creates)
+	Secrets     []string // top-level response fields that are secrets: "secret", "value", "api-key"
+	Async       bool     // returns an operation object
+	Unsigned    bool     // list-zones
+	Description string   // model-facing
+	// InputSchema is the tool's input: path, query and local parameters plus the request body's
+	// properties, flat; JSON Schema 2020-12 (no "$schema" keyword), compact, type object,
+	// additionalProperties false.
+	InputSchema json.RawMessage
+	// OutputSchema describes the tool's result (type object). It is lenient on purpose (no
+	// additionalProperties false, no required secret fields) so that real responses, which may
+	// gain fields, and results whose secret was moved elsewhere still conform.
+	OutputSchema json.RawMessage
+}
+
+// ReadOnly reports whether the operation leaves everything unchanged: every GET.
+func (o Operation) ReadOnly() bool { return o.Method == "GET" }
+
+// Idempotent reports whether repeating the call has no further effect, per the HTTP contract:
+// GET, PUT and DELETE. POST and PATCH are not (RFC 9110, RFC 5789), matching the API client,
+// which retries only what is idempotent.
+func (o Operation) Idempotent() bool {
+	switch o.Method {
+	case "GET", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// Destructive reports whether the operation may irreversibly lose something: deleting an
+// object, replacing a whole policy, rotating a key value, resetting the organization policy.
+func (o Operation) Destructive() bool {
+	switch o.Access {
+	case Delete, Replace, Rotate, Reset:
+		return true
+	}
+	return false
+}
+
+// Toolsets are the groups tools can be enabled by, in catalog order.
+var Toolsets = []string{"api-keys", "ai-api-keys", "iam-roles", "iam-org-policy", "ai-deployments", "operations"}
+
+//go:embed operations/*.json
+var operationFiles embed.FS
+
+var (
+	id         = []string{"id"}
+	dryRun     = []string{ParamDryRun}
+	createArgs = []string{ParamDryRun, ParamAllowDuplicateName}
+)
+
+// table is the catalog without its schemas, which come from operations/<Name>.json.
+// Descriptions are for a model: what the tool does, what is irreversible, what to call first.
+// Each argument's description lives in the input schema.
+var table = []Operation{
+	// IAM API keys
+	{Name: "list-api-keys", Title: "List IAM API keys", Toolset: "api-keys", Method: "GET", Path: "/api-key", Access: Read,
+		Description: "List the organization's IAM API keys: key, name, role-id. Secrets are never listed."},
+	{Name: "get-api-key", Title: "Get an IAM API key", Toolset: "api-keys", Method: "GET", Path: "/api-key/{id}", Access: Read, PathParams: id,
+		Description: "Get one IAM API key: its name and the role it acts as."},
+	{Name: "create-api-key", Title: "Create an IAM API key", Toolset: "api-keys", Method: "POST", Path: "/api-key", Access: Create, LocalParams: createArgs, Secrets: []string{"secret"},
+		Description: "Create an IAM API key acting as a role. Its secret is returned once, never again. For a restricted key, first create-iam-role with a policy."},
+	{Name: "delete-api-key", Title: "Delete an IAM API key", Toolset: "api-keys", Method: "DELETE", Path: "/api-key/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true,
+		Description: "Delete an IAM API key. Irreversible: whatever uses it loses access."},
+
+	// AI API keys
+	{Name: "list-ai-api-keys", Title: "List AI API keys", Toolset: "ai-api-keys", Method: "GET", Path: "/ai/api-key", Access: Read,
+		Description: "List AI API keys (id, name, scope) without their values."},
+	{Name: "get-ai-api-key", Title: "Get an AI API key", Toolset: "ai-api-keys", Method: "GET", Path: "/ai/api-key/{id}", Access: Read, PathParams: id,
+		Description: "Get one AI API key's name and scope, without its value."},
+	{Name: "create-ai-api-key", Title: "Create an AI API key", Toolset: "ai-api-keys", Method: "POST", Path: "/ai/api-key", Access: Create, LocalParams: createArgs, Secrets: []string{"value"},
+		Description: "Create an API key for AI deployments; the result holds its value."},
+	{Name: "update-ai-api-key", Title: "Update an AI API key", Toolset: "ai-api-keys", Method: "PATCH", Path: "/ai/api-key/{id}", Access: Update, PathParams: id, LocalParams: dryRun,
+		Description: "Rename an AI API key or change its scope: give name, scope or both."},
+	{Name: "delete-ai-api-key", Title: "Delete an AI API key", Toolset: "ai-api-keys", Method: "DELETE", Path: "/ai/api-key/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true,
+		Description: "Delete an AI API key. Irreversible: its value stops working."},
+	{Name: "rotate-ai-api-key", Title: "Rotate an AI API key", Toolset: "ai-api-keys", Method: "POST", Path: "/ai/api-key/{id}/rotate", Access: Rotate, PathParams: id, LocalParams: dryRun, Secrets: []string{"value"},
+		Description: "Give an AI API key a new value, returned here. The old value stops working at once."},
+	{Name: "reveal-ai-api-key", Title: "Reveal an AI API key", Toolset: "ai-api-keys", Method: "GET", Path: "/ai/api-key/{id}/reveal", Access: Reveal, PathParams: id, Secrets: []string{"value"},
+		Description: "Return an AI API key's current value (a secret)."},
+
+	// IAM roles
+	{Name: "list-iam-roles", Title: "List IAM roles", Toolset: "iam-roles", Method: "GET", Path: "/iam-role", Access: Read,
+		Description: "List IAM roles with their policies."},
+	{Name: "get-iam-role", Title: "Get an IAM role", Toolset: "iam-roles", Method: "GET", Path: "/iam-role/{id}", Access: Read, PathParams: id,
+		Description: "Get one IAM role with its policy."},
+	{Name: "create-iam-role", Title: "Create an IAM role", Toolset: "iam-roles", Method: "POST", Path: "/iam-role", Access: Create, LocalParams: createArgs, Async: true,
+		Description: "Create an IAM role and return it. Restricted key: a role whose policy denies by default and allows what is needed, then create-api-key on it."},
+	{Name: "update-iam-role", Title: "Update an IAM role", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}", Access: Update, PathParams: id, LocalParams: dryRun, Async: true,
+		Description: "Change an IAM role's description, labels, session TTL, permissions or assume-role-policy. For its policy use update-iam-role-policy."},
+	{Name: "update-iam-role-policy", Title: "Replace an IAM role's policy", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}:policy", Access: Replace, PathParams: id, LocalParams: dryRun, Async: true,
+		Description: "Replace an IAM role's whole policy (no merge; read it with get-iam-role). Applies at once to every key on the role."},
+	{Name: "delete-iam-role", Title: "Delete an IAM role", Toolset: "iam-roles", Method: "DELETE", Path: "/iam-role/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true,
+		Description: "Delete an IAM role. Irreversible."},
+
+	// Organization policy
+	{Name: "get-iam-organization-policy", Title: "Get the organization policy", Toolset: "iam-org-policy", Method: "GET", Path: "/iam-organization-policy", Access: Read,
+		Description: "Get the organization policy, which every key's calls must pass besides its role's."},
+	{Name: "update-iam-organization-policy", Title: "Replace the organization policy", Toolset: "iam-org-policy", Method: "PUT", Path: "/iam-organization-policy", Access: Replace, LocalParams: dryRun, Async: true,
+		Description: "Replace the whole organization policy, applied to every key. A wrong one locks out all keys; read it first with get-iam-organization-policy."},
+	{Name: "reset-iam-organization-policy", Title: "Reset the organization policy", Toolset: "iam-org-policy", Method: "POST", Path: "/iam-organization-policy:reset", Access: Reset, LocalParams: dryRun, Async: true,
+		Description: "Reset the organization policy to its default, discarding the current one."},
+
+	// AI deployments
+	{Name: "list-deployments", Title: "List AI deployments", Toolset: "ai-deployments", Method: "GET", Path: "/ai/deployment", Access: Read, QueryParams: []string{"visibility"},
+		Description: "List AI deployments (id, name, state, URL, model), e.g. to scope an AI API key."},
+	{Name: "get-deployment", Title: "Get an AI deployment", Toolset: "ai-deployments", Method: "GET", Path: "/ai/deployment/{id}", Access: Read, PathParams: id,
+		Description: "Get one AI deployment."},
+	{Name: "reveal-deployment-api-key", Title: "Reveal a deployment's API key", Toolset: "ai-deployments", Method: "GET", Path: "/ai/deployment/{id}/api-key", Access: Reveal, PathParams: id, Secrets: []string{"api-key"},
+		Description: "Return an AI deployment's own API key (a secret)."},
+
+	// Helpers
+	{Name: "get-operation", Title: "Get an asynchronous operation", Toolset: "operations", Method: "GET", Path: "/operation/{id}", Access: Read, PathParams: id,
+		Description: "Get an asynchronous operation's state. Tools already wait for their own."},
+	{Name: "list-zones", Title: "List zones", Toolset: "operations", Method: "GET", Path: "/zone", Access: Read, Unsigned: true,
+		Description: "List Exoscale zones and their API endpoints."},
+}
+
+// catalog is the loaded table, built on first use so that start-up does no work.
+type catalog struct {
+	ops    []Operation
+	byName map[string]int
+}
+
+var loadCatalog = sync.OnceValue(func() *catalog {
+	c, err := buildCatalog(table, operationFiles)
+	if err != nil {
+		// The files are embedded at build time and checked by the tests: only a broken
+		// build gets here.
+		panic(err)
+	}
+	return c
+})
+
+// buildCatalog joins the table with its schema files and sorts it by toolset, then name.
+func buildCatalog(entries []Operation, files embed.FS) (*catalog, error) {
+	ops := make([]Operation, 0, len(entries))
+	for _, e := range entries {
+		raw, err := files.ReadFile("operations/" + e.Name + ".json")
+		if err != nil {
+			return nil, fmt.Errorf("schemas: %s: %w", e.Name, err)
+		}
+		var f struct{ Input, Output json.RawMessage }
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return nil, fmt.Errorf("schemas: %s: %w", e.Name, err)
+		}
+		if len(f.Input) == 0 || len(f.Output) == 0 {
+			return nil, fmt.Errorf("schemas: %s: input and output schemas are both required", e.Name)
+		}
+		// Compact: what tools/list sends is what the budget measures.
+		var in, out bytes.Buffer
+		if err := json.Compact(&in, f.Input); err != nil {
+			return nil, fmt.Errorf("schemas: %s input: %w", e.Name, err)
+		}
+		if err := json.Compact(&out, f.Output); err != nil {
+			return nil, fmt.Errorf("schemas: %s output: %w", e.Name, err)
+		}
+		e.InputSchema, e.OutputSchema = in.Bytes(), out.Bytes()
+		ops = append(ops, e)
+	}
+	slices.SortStableFunc(ops, func(a, b Operation) int {
+		if d := slices.Index(Toolsets, a.Toolset) - slices.Index(Toolsets, b.Toolset); d != 0 {
+			return d
+		}
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	byName := make(map[string]int, len(ops))
+	for i, op := range ops {
+		if _, dup := byName[op.Name]; dup {
+			return nil, fmt.Errorf("schemas: %s listed twice", op.Name)
+		}
+		byName[op.Name] = i
+	}
+	return &catalog{ops: ops, byName: byName}, nil
+}
+
+// Catalog returns the operations, ordered by toolset (in Toolsets order) then name. The result
+// is the caller's own copy: changing it does not change the catalog.
+func Catalog() []Operation {
+	c := loadCatalog()
+	out := make([]Operation, len(c.ops))
+	for i, op := range c.ops {
+		out[i] = op.clone()
+	}
+	return out
+}
+
+// Lookup returns the operation named name (its operationId), or false.
+func Lookup(name string) (Operation, bool) {
+	c := loadCatalog()
+	i, ok := c.byName[name]
+	if !ok {
+		return Operation{}, false
+	}
+	return c.ops[i].clone(), true
+}
+
+// clone deep-copies the slices so that callers cannot alter the shared catalog.
+func (o Operation) clone() Operation {
+	o.PathParams = slices.Clone(o.PathParams)
+	o.QueryParams = slices.Clone(o.QueryParams)
+	o.LocalParams = slices.Clone(o.LocalParams)
+	o.Secrets = slices.Clone(o.Secrets)
+	o.InputSchema = slices.Clone(o.InputSchema)
+	o.OutputSchema = slices.Clone(o.OutputSchema)
+	return o
+}
