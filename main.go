@@ -1,0 +1,303 @@
+// Command exoscale-keys-mcp is an MCP server that manages Exoscale credentials: IAM API keys,
+// AI API keys, IAM roles and their policies, the organization policy and AI deployments, one
+// tool per Exoscale API operation, over stdio or streamable HTTP.
+//
+//	exoscale-keys-mcp [stdio] [flags]   serve MCP on stdin/stdout (the default)
+//	exoscale-keys-mcp http [flags]      serve streamable HTTP at /mcp
+//	exoscale-keys-mcp tools             print the tool table (markdown)
+//	exoscale-keys-mcp version           print the version
+//
+// --sandbox serves against an embedded in-memory Exoscale, with no account needed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/tools"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	cmd := "stdio"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "stdio":
+		err = runStdio(ctx, args, stdin, stdout, stderr, getenv)
+	case "http":
+		err = runHTTP(ctx, args, stderr, getenv)
+	case "tools":
+		_, err = io.WriteString(stdout, tools.MarkdownTable())
+	case "version":
+		_, err = fmt.Fprintf(stdout, "exoscale-keys-mcp %s\n", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "exoscale-keys-mcp: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+const usage = `usage:
+  exoscale-keys-mcp [stdio] [flags]   serve MCP over stdin/stdout (default)
+  exoscale-keys-mcp http [flags]      serve MCP over streamable HTTP at /mcp
+  exoscale-keys-mcp tools             print the tool table (markdown)
+  exoscale-keys-mcp version           print the version
+Run "exoscale-keys-mcp stdio -h" or "exoscale-keys-mcp http -h" for the flags.
+`
+
+// common holds the flags stdio and http share.
+type common struct {
+	sandbox          bool
+	zone, account    string
+	logLevel         string
+	timeout          time.Duration
+	secretDelivery   string
+	secretsDir       string
+	allowSelfLockout bool
+	confirm          string
+	confirmFallback  string
+	readOnly         bool
+	toolsets, only   string
+	exclude          string
+	auditLog         string
+	pollInterval     time.Duration
+}
+
+func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.BoolVar(&c.sandbox, "sandbox", false, "serve against the embedded in-memory Exoscale sandbox (no account needed)")
+	fs.StringVar(&c.zone, "zone", "", "Exoscale zone (default: EXOSCALE_ZONE, the account's defaultZone, ch-gva-2)")
+	fs.StringVar(&c.account, "account", "", "account in exoscale.toml (default: EXOSCALE_ACCOUNT, defaultAccount)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout of one Exoscale API call")
+	fs.StringVar(&c.secretDelivery, "secret-delivery", envOr(getenv, "EXOSCALE_MCP_SECRET_DELIVERY", "file"), "how created or revealed secrets reach the user: file (a 0600 file; the model sees its path) or inline (in the result)")
+	fs.StringVar(&c.secretsDir, "secrets-dir", "", "directory of secret files (default $XDG_STATE_HOME/exoscale-keys-mcp/secrets)")
+	fs.BoolVar(&c.allowSelfLockout, "allow-self-lockout", false, "let calls through that delete the server's own key or role or deny it the iam service")
+	fs.StringVar(&c.confirm, "confirm", "none", "ask the human before calls: none, destructive, writes")
+	fs.StringVar(&c.confirmFallback, "confirm-fallback", "deny", "when the client cannot ask its human: deny or allow")
+	fs.BoolVar(&c.readOnly, "read-only", false, "expose only list/get tools")
+	fs.StringVar(&c.toolsets, "toolsets", "", "comma-separated toolsets to expose (default all)")
+	fs.StringVar(&c.only, "tools", "", "comma-separated tools to expose (default all)")
+	fs.StringVar(&c.exclude, "exclude-tools", "", "comma-separated tools to hide (wins over the others)")
+	fs.DurationVar(&c.pollInterval, "poll-interval", 0, "poll asynchronous operations this often (default: Exoscale's cadence, 3 s growing to 60 s)")
+	fs.StringVar(&c.auditLog, "audit-log", "", "append one JSON line per changing, refused or dry-run call to this file (0600)")
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: expected debug, info, warn or error, got %q", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// backend is what a transport serves: the tool handler, and what to close at the end.
+type backend struct {
+	handler *tools.Handler
+	log     *slog.Logger
+	close   func()
+}
+
+// newBackend resolves endpoint and credentials (or starts the sandbox) and builds the handler.
+// requireCredentials is false in multi-tenant HTTP mode, where each request brings its own.
+func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(string) string, transport string, requireCredentials bool) (*backend, error) {
+	log, err := newLogger(c.logLevel, stderr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log}
+	closers := []func(){}
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	switch {
+	case c.sandbox:
+		sb := sandbox.New()
+		base, stop, err := sb.Start()
+		if err != nil {
+			return nil, fmt.Errorf("starting the sandbox: %w", err)
+		}
+		closers = append(closers, stop)
+		key, secret := sb.ServerCredentials()
+		cfg.Endpoint, cfg.Credentials = base, apiclient.Credentials{Key: key, Secret: secret}
+		// The sandbox settles operations in one poll: poll it briskly.
+		cfg.Poll = apiclient.PollConfig{First: 20 * time.Millisecond, Interval: 50 * time.Millisecond}
+		log.Info("serving the embedded sandbox: an in-memory Exoscale, no account used; nothing here touches a real organization", "endpoint", base, "key", key)
+	default:
+		res, err := apiclient.Resolve(ctx, apiclient.Settings{Zone: c.zone, Account: c.account, Getenv: getenv})
+		if err != nil && requireCredentials {
+			return nil, err
+		}
+		if err != nil {
+			// Multi-tenant: the endpoint alone is needed; credentials come with each request.
+			zone := c.zone
+			if zone == "" {
+				zone = envOr(getenv, "EXOSCALE_ZONE", apiclient.DefaultZone)
+			}
+			endpoint := getenv("EXOSCALE_API_ENDPOINT")
+			if endpoint == "" {
+				if endpoint, err = apiclient.EndpointForZone(zone); err != nil {
+					return nil, err
+				}
+			}
+			cfg.Endpoint = endpoint
+		} else {
+			for _, w := range res.Warnings {
+				log.Warn(w)
+			}
+			cfg.Endpoint = res.Endpoint
+			if requireCredentials {
+				cfg.Credentials = res.Credentials
+				log.Info("credentials", "source", res.Source, "key", res.Credentials.Key, "endpoint", res.Endpoint)
+			}
+		}
+	}
+	if c.pollInterval > 0 {
+		cfg.Poll = apiclient.PollConfig{First: c.pollInterval, Interval: c.pollInterval}
+	}
+	client, err := apiclient.New(cfg)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	delivery, err := c.delivery(getenv)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	var audit *tools.AuditLog
+	if c.auditLog != "" {
+		if audit, err = tools.OpenAuditLog(c.auditLog); err != nil {
+			closeAll()
+			return nil, err
+		}
+		closers = append(closers, func() { audit.Close() })
+	}
+	if c.confirmFallback != "deny" && c.confirmFallback != "allow" {
+		closeAll()
+		return nil, fmt.Errorf("--confirm-fallback: expected deny or allow, got %q", c.confirmFallback)
+	}
+	h, err := tools.New(tools.Options{
+		Client: client,
+		Logger: log,
+		Filter: tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)},
+		Secrets: delivery,
+		Guards:  tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout},
+		Confirm: tools.ConfirmOptions{Mode: tools.ConfirmMode(c.confirm), AllowWithoutElicitation: c.confirmFallback == "allow"},
+		Audit:   audit,
+		Transport: transport,
+	})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return &backend{handler: h, log: log, close: closeAll}, nil
+}
+
+func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, error) {
+	switch tools.DeliveryMode(c.secretDelivery) {
+	case tools.DeliverInline:
+		return tools.SecretDelivery{Mode: tools.DeliverInline}, nil
+	case tools.DeliverFile:
+		dir := c.secretsDir
+		if dir == "" {
+			var err error
+			if dir, err = tools.DefaultSecretsDir(getenv); err != nil {
+				return tools.SecretDelivery{}, err
+			}
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return tools.SecretDelivery{}, err
+		}
+		return tools.SecretDelivery{Mode: tools.DeliverFile, Dir: abs}, nil
+	}
+	return tools.SecretDelivery{}, fmt.Errorf("--secret-delivery: expected file or inline, got %q", c.secretDelivery)
+}
+
+// newMCPServer builds the MCP server around the handler's tools.
+func newMCPServer(b *backend, opts ...server.ServerOption) *server.MCPServer {
+	opts = append([]server.ServerOption{
+		server.WithToolCapabilities(false),
+		server.WithInstructions(tools.Instructions),
+		server.WithRecovery(),
+		server.WithElicitation(),
+	}, opts...)
+	s := server.NewMCPServer("exoscale-keys-mcp", version, opts...)
+	b.handler.Register(s)
+	return s
+}
+
+func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("stdio", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := c.newBackend(ctx, stderr, getenv, "stdio", true)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	s := server.NewStdioServer(newMCPServer(b))
+	s.SetErrorLogger(slog.NewLogLogger(b.log.Handler(), slog.LevelError))
+	err = s.Listen(ctx, stdin, stdout)
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}

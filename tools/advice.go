@@ -1,0 +1,107 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
+)
+
+// listTool names the tool that shows the objects of op's toolset: the next step after a 404.
+var listTool = map[string]string{
+	"api-keys":       "list-api-keys shows the IAM API keys",
+	"ai-api-keys":    "list-ai-api-keys shows the AI API keys",
+	"iam-roles":      "list-iam-roles shows the roles",
+	"iam-org-policy": "get-iam-organization-policy shows the policy",
+	"ai-deployments": "list-deployments shows the deployments",
+	"operations":     "operation ids come from the results of write tools",
+}
+
+// describeFailure renders a failed call as what happened and what to do next. The texts come
+// from apiclient errors, which never carry secrets.
+func describeFailure(op schemas.Operation, err error) string {
+	var (
+		apiErr  *apiclient.Error
+		opErr   *apiclient.OperationError
+		waitErr *waitError
+	)
+	switch {
+	case errors.As(err, &opErr):
+		o := opErr.Operation
+		return fmt.Sprintf("%s: Exoscale accepted the request but operation %s ended in %s%s. Nothing changed unless get-operation says otherwise; fix the cause and call again.",
+			op.Name, o.ID, o.State, reasonSuffix(o))
+	case errors.As(err, &waitErr):
+		return fmt.Sprintf("%s: Exoscale accepted the request (operation %s) but waiting for its outcome failed: %v. Do not repeat the call: check with get-operation id %s.",
+			op.Name, waitErr.op.ID, waitErr.err, waitErr.op.ID)
+	case errors.As(err, &apiErr):
+		return apiErr.Error() + ". " + adviceFor(op, apiErr)
+	case errors.Is(err, context.Canceled):
+		return fmt.Sprintf("%s: cancelled. %s", op.Name, unknownOutcomeAdvice(op))
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("%s: Exoscale did not answer in time. %s", op.Name, unknownOutcomeAdvice(op))
+	default:
+		return fmt.Sprintf("%s: could not reach Exoscale: %v. %s", op.Name, err, unknownOutcomeAdvice(op))
+	}
+}
+
+func reasonSuffix(o *apiclient.Operation) string {
+	var parts []string
+	if o.Reason != "" {
+		parts = append(parts, "("+o.Reason+")")
+	}
+	if o.Message != "" {
+		parts = append(parts, ": "+o.Message)
+	}
+	return strings.Join(parts, "")
+}
+
+// adviceFor says what to do after an API error answer.
+func adviceFor(op schemas.Operation, e *apiclient.Error) string {
+	text := strings.ToLower(e.Message + " " + e.Title + " " + e.Detail)
+	switch {
+	case e.Status == http.StatusBadRequest:
+		return "Exoscale rejected the arguments; nothing changed. Fix them and call again."
+	case e.Status == http.StatusUnauthorized || strings.Contains(text, "signature"):
+		return "The server's own Exoscale credentials were refused (unknown key, revoked, or clock skew). Retrying will not help: the operator must check the key and secret the server runs with."
+	case e.Status == http.StatusForbidden && strings.Contains(text, "organization policy"):
+		return "Forbidden by the organization policy: the server's key may not call " + op.Name + ". get-iam-organization-policy shows the policy; an organization owner must allow it."
+	case e.Status == http.StatusForbidden:
+		return "Forbidden by role policy: the server's key lacks permission for " + op.Name + ". The operator can grant it in the key's IAM role (get-iam-role, then update-iam-role-policy) or run the server with another key."
+	case e.Status == http.StatusNotFound:
+		return "Not found: check the id; " + listTool[op.Toolset] + "."
+	case e.Status == http.StatusConflict:
+		return "Conflict with the current state; read it (the get-/list- tools) and adjust the call."
+	case e.Status == http.StatusTooManyRequests:
+		wait := "a few seconds"
+		if e.RetryAfter > 0 {
+			wait = e.RetryAfter.String()
+		}
+		if op.Idempotent() {
+			return "Rate limited by Exoscale after retries; wait " + wait + " and call again."
+		}
+		return "Rate limited by Exoscale; wait " + wait + ". " + unknownOutcomeAdvice(op)
+	case e.Status >= 500:
+		return "Exoscale failed. " + unknownOutcomeAdvice(op)
+	default:
+		return "Nothing suggests the change happened; read the state before retrying."
+	}
+}
+
+// unknownOutcomeAdvice: after a failure where the request may have been applied, say how to
+// find out before anything is repeated. Retrying a create blindly can mint a second key.
+func unknownOutcomeAdvice(op schemas.Operation) string {
+	switch {
+	case op.ReadOnly():
+		return "Reading is safe to retry; call again."
+	case op.Access == schemas.Create:
+		return "The object may have been created anyway: check with " + strings.SplitN(listTool[op.Toolset], " ", 2)[0] + " before calling again (a repeated create is refused while the name exists)."
+	case op.Access == schemas.Rotate:
+		return "The key may have been rotated anyway: reveal-ai-api-key shows the current value; do not rotate again blindly."
+	default:
+		return "The change may have been applied anyway: read the current state (get-/list- tools) before calling again."
+	}
+}

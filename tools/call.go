@@ -1,0 +1,327 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
+)
+
+// Arguments of ours, never sent upstream.
+const (
+	argDryRun        = "dry-run"
+	argAllowDupeName = "allow-duplicate-name"
+)
+
+// call is one tool call on its way through the handler: what the audit log and the debug log
+// say about it.
+type call struct {
+	op       schemas.Operation
+	args     map[string]any
+	outcome  string // ok, error, refused, invalid, dry-run, declined, confirming
+	status   int    // upstream HTTP status, 0 when nothing was sent
+	ids      []string
+	started  time.Time
+	session  string
+	tenant   string
+	upstream bool // whether a request was sent
+}
+
+func (c *call) touch(ids ...string) {
+	for _, id := range ids {
+		if id != "" && !slices.Contains(c.ids, id) {
+			c.ids = append(c.ids, id)
+		}
+	}
+}
+
+func (h *Handler) handler(op schemas.Operation) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		c := &call{op: op, started: time.Now(), session: sessionID(ctx)}
+		if creds, ok := apiclient.CredentialsFrom(ctx); ok {
+			c.tenant = creds.Key
+		}
+		res := h.serve(ctx, c, req)
+		h.finish(c)
+		return res, nil
+	}
+}
+
+func sessionID(ctx context.Context) string {
+	if s := server.ClientSessionFromContext(ctx); s != nil {
+		return s.SessionID()
+	}
+	return ""
+}
+
+// serve runs one call. Every path returns a result; the outcome is recorded on c.
+func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *mcp.CallToolResult {
+	op := c.op
+	args, err := arguments(req)
+	if err != nil {
+		c.outcome = "invalid"
+		return errorResult(fmt.Sprintf("invalid arguments for %s: %v; nothing was sent.", op.Name, err))
+	}
+	c.args = args
+	c.touch(stringArg(args, "id"))
+	if err := schemas.Validate(op, args); err != nil {
+		c.outcome = "invalid"
+		return errorResult(err.Error() + "\nNothing was sent to Exoscale; fix the arguments and call again.")
+	}
+	dryRun := args[argDryRun] == true
+	r, err := buildRequest(op, args)
+	if err != nil {
+		c.outcome = "invalid"
+		return errorResult(fmt.Sprintf("%s: %v; nothing was sent.", op.Name, err))
+	}
+
+	if res := h.guards.check(ctx, c, args); res != nil {
+		c.outcome = "refused"
+		return res
+	}
+	if len(op.Secrets) > 0 && !dryRun {
+		if err := h.secrets.ready(); err != nil {
+			c.outcome = "refused"
+			return errorResult(fmt.Sprintf("%s refused: %v. Nothing was sent, so no secret was minted; the operator must fix the secrets directory (--secrets-dir) or choose --secret-delivery inline.", op.Name, err))
+		}
+	}
+	if dryRun {
+		c.outcome = "dry-run"
+		return h.dryRun(ctx, r)
+	}
+	if res, outcome := h.confirmCall(ctx, c, req, args); res != nil {
+		c.outcome = outcome
+		return res
+	}
+
+	c.upstream = true
+	resp, err := h.client.Do(ctx, r)
+	if err != nil {
+		c.outcome = "error"
+		var apiErr *apiclient.Error
+		if errors.As(err, &apiErr) {
+			c.status = apiErr.Status
+		}
+		return errorResult(describeFailure(op, err))
+	}
+	c.status = resp.Status
+	result, err := decodeObject(resp.Body)
+	if err != nil {
+		c.outcome = "error"
+		return errorResult(fmt.Sprintf("%s: Exoscale answered %d with a body that is not a JSON object (%v). %s",
+			op.Name, resp.Status, err, unknownOutcomeAdvice(op)))
+	}
+	if op.Async {
+		result, err = h.await(ctx, c, req, result)
+		if err != nil {
+			c.outcome = "error"
+			return errorResult(describeFailure(op, err))
+		}
+	}
+	touchResult(c, result)
+	c.outcome = "ok"
+	if len(op.Secrets) > 0 {
+		return h.deliver(ctx, c, result)
+	}
+	return structuredResult(result, "")
+}
+
+// arguments returns the call's arguments as an object (absent = empty).
+func arguments(req mcp.CallToolRequest) (map[string]any, error) {
+	switch a := req.Params.Arguments.(type) {
+	case nil:
+		return map[string]any{}, nil
+	case map[string]any:
+		return a, nil
+	default:
+		return nil, fmt.Errorf("expected an object of named arguments, got %T", a)
+	}
+}
+
+func stringArg(args map[string]any, name string) string {
+	s, _ := args[name].(string)
+	return s
+}
+
+// buildRequest splits validated arguments into the path, the query and the JSON body.
+func buildRequest(op schemas.Operation, args map[string]any) (apiclient.Request, error) {
+	path := op.Path
+	for _, p := range op.PathParams {
+		v := stringArg(args, p)
+		if v == "" {
+			return apiclient.Request{}, fmt.Errorf("%s: required, missing", p)
+		}
+		path = strings.Replace(path, "{"+p+"}", url.PathEscape(v), 1)
+	}
+	query := url.Values{}
+	for _, p := range op.QueryParams {
+		if v := stringArg(args, p); v != "" {
+			query.Set(p, v)
+		}
+	}
+	body := map[string]any{}
+	for k, v := range args {
+		if slices.Contains(op.PathParams, k) || slices.Contains(op.QueryParams, k) || slices.Contains(op.LocalParams, k) {
+			continue
+		}
+		body[k] = v
+	}
+	r := apiclient.Request{Operation: op.Name, Method: op.Method, Path: path, Query: query, Unsigned: op.Unsigned}
+	// PUT and PATCH always carry a body (the API replaces or patches with it); a POST only
+	// when it has something to say (rotate and reset take none).
+	if len(body) > 0 || op.Method == http.MethodPut || op.Method == http.MethodPatch {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return apiclient.Request{}, fmt.Errorf("encoding the request body: %w", err)
+		}
+		r.Body = b
+	}
+	return r, nil
+}
+
+// decodeObject parses an API answer; an empty body (delete-ai-api-key may answer 204) is an
+// empty object.
+func decodeObject(body []byte) (map[string]any, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return map[string]any{}, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var out map[string]any
+	if err := d.Decode(&out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, errors.New("null")
+	}
+	return out, nil
+}
+
+// await waits for an asynchronous operation, reporting each poll as MCP progress when the
+// client asked for it, and returns what the tool answers: the final operation, or for
+// create-iam-role the new role.
+func (h *Handler) await(ctx context.Context, c *call, req mcp.CallToolRequest, result map[string]any) (map[string]any, error) {
+	opObj, err := operationFrom(result)
+	if err != nil {
+		return nil, err
+	}
+	if opObj == nil { // an empty success answer (delete-ai-api-key may answer 204)
+		return map[string]any{"state": "success"}, nil
+	}
+	c.touch(opObj.ID)
+	var token mcp.ProgressToken
+	if req.Params.Meta != nil {
+		token = req.Params.Meta.ProgressToken
+	}
+	srv := server.ServerFromContext(ctx)
+	progress := func(poll int, o *apiclient.Operation) {
+		if token == nil || srv == nil {
+			return
+		}
+		// A failed notification must not fail the call: the client may have gone.
+		_ = srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
+			"progressToken": token,
+			"progress":      poll,
+			"message":       fmt.Sprintf("%s: operation %s is %s (poll %d)", c.op.Name, o.ID, o.State, poll),
+		})
+	}
+	final, err := h.client.Wait(ctx, opObj, progress)
+	if err != nil {
+		return nil, &waitError{op: opObj, err: err}
+	}
+	if final.Reference != nil {
+		c.touch(final.Reference.ID)
+	}
+	if c.op.Name == "create-iam-role" && final.Reference != nil && final.Reference.ID != "" {
+		// The model needs the new role's id: answer with the role itself.
+		resp, err := h.client.Do(ctx, apiclient.Request{
+			Operation: "get-iam-role", Method: http.MethodGet, Path: "/iam-role/" + url.PathEscape(final.Reference.ID),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("the role %s was created, but fetching it failed: %w", final.Reference.ID, err)
+		}
+		return decodeObject(resp.Body)
+	}
+	return toMap(final)
+}
+
+// waitError: the change was accepted, but waiting for its outcome failed.
+type waitError struct {
+	op  *apiclient.Operation
+	err error
+}
+
+func (e *waitError) Error() string { return e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
+
+func operationFrom(result map[string]any) (*apiclient.Operation, error) {
+	if len(result) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	var op apiclient.Operation
+	if err := json.Unmarshal(b, &op); err != nil || op.ID == "" {
+		return nil, fmt.Errorf("expected an operation object with an id, got %s", truncate(string(b), 120))
+	}
+	return &op, nil
+}
+
+func toMap(v any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return decodeObject(b)
+}
+
+// touchResult records the ids a result names, for the audit log.
+func touchResult(c *call, result map[string]any) {
+	for _, k := range []string{"id", "key"} {
+		if s, ok := result[k].(string); ok {
+			c.touch(s)
+		}
+	}
+}
+
+// structuredResult carries the object as structuredContent and the same JSON as compact text,
+// with an optional note line before it.
+func structuredResult(obj map[string]any, note string) *mcp.CallToolResult {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return errorResult("internal error: encoding the result failed")
+	}
+	text := string(b)
+	if note != "" {
+		text = note + "\n" + text
+	}
+	return &mcp.CallToolResult{
+		Content:           []mcp.Content{mcp.NewTextContent(text)},
+		StructuredContent: obj,
+	}
+}
+
+func errorResult(text string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(text)}, IsError: true}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

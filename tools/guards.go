@@ -1,0 +1,170 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+)
+
+// GuardOptions configure the guards. Only the operator sets them, never a tool argument.
+type GuardOptions struct {
+	// AllowSelfLockout lets calls through that would delete the server's own key or role, or
+	// deny its key the iam service.
+	AllowSelfLockout bool
+}
+
+// guards refuse calls that would lock the server out of its own organization, and creates
+// that would mint a second object of the same name (a retried create after a lost answer).
+type guards struct {
+	client *apiclient.Client
+	opts   GuardOptions
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	roles map[string]string // own key → its role id ("" for a key that is not an IAM key)
+}
+
+// maxCachedRoles bounds the own-role cache in multi-tenant mode.
+const maxCachedRoles = 10000
+
+func newGuards(client *apiclient.Client, opts GuardOptions, log *slog.Logger) *guards {
+	return &guards{client: client, opts: opts, log: log, roles: map[string]string{}}
+}
+
+// ownKey is the key that signs this call: the tenant's, or the server's own.
+func (g *guards) ownKey(ctx context.Context) string {
+	if c, ok := apiclient.CredentialsFrom(ctx); ok {
+		return c.Key
+	}
+	return g.client.Credentials().Key
+}
+
+// ownRole returns the role of the key that signs this call, looked up once per key. A key
+// get-api-key does not know (a personal key) has no role: "".
+func (g *guards) ownRole(ctx context.Context) (string, error) {
+	key := g.ownKey(ctx)
+	g.mu.Lock()
+	role, ok := g.roles[key]
+	g.mu.Unlock()
+	if ok {
+		return role, nil
+	}
+	resp, err := g.client.Do(ctx, apiclient.Request{Operation: "get-api-key", Method: http.MethodGet, Path: "/api-key/" + url.PathEscape(key)})
+	var apiErr *apiclient.Error
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+		g.log.Debug("the server's key is not an IAM API key: role guards step aside")
+		role = ""
+	case err != nil:
+		return "", err
+	default:
+		obj, err := decodeObject(resp.Body)
+		if err != nil {
+			return "", fmt.Errorf("reading the server's own key: %w", err)
+		}
+		role = stringArg(obj, "role-id")
+	}
+	g.mu.Lock()
+	if len(g.roles) >= maxCachedRoles {
+		clear(g.roles)
+	}
+	g.roles[key] = role
+	g.mu.Unlock()
+	return role, nil
+}
+
+// check returns a refusal, or nil to let the call go on.
+func (g *guards) check(ctx context.Context, c *call, args map[string]any) *mcp.CallToolResult {
+	if res := g.checkLockout(ctx, c, args); res != nil {
+		return res
+	}
+	return g.checkDuplicate(ctx, c, args)
+}
+
+func (g *guards) checkLockout(ctx context.Context, c *call, args map[string]any) *mcp.CallToolResult {
+	if g.opts.AllowSelfLockout {
+		return nil
+	}
+	id := stringArg(args, "id")
+	refuse := func(what string) *mcp.CallToolResult {
+		return errorResult(fmt.Sprintf("refused: %s: %s, which would lock this server out of the organization. Nothing was sent. "+
+			"Only the operator can lift this guard (--allow-self-lockout); a tool argument cannot.", c.op.Name, what))
+	}
+	switch c.op.Name {
+	case "delete-api-key":
+		if id == g.ownKey(ctx) {
+			return refuse("the key " + id + " is the one this server signs with")
+		}
+	case "delete-iam-role", "update-iam-role-policy":
+		if c.op.Name == "update-iam-role-policy" && !deniesIAM(args) {
+			return nil
+		}
+		role, err := g.ownRole(ctx)
+		if err != nil {
+			return errorResult(fmt.Sprintf("refused: %s: could not look up the role of the server's own key to protect it (%v). Nothing was sent; try again.", c.op.Name, err))
+		}
+		if role != "" && role == id {
+			if c.op.Name == "delete-iam-role" {
+				return refuse("the role " + id + " is the role of the key this server signs with")
+			}
+			return refuse("this policy denies the iam service to the role of the key this server signs with")
+		}
+	case "update-iam-organization-policy":
+		if deniesIAM(args) {
+			return refuse("this organization policy denies the iam service to every key, this server's included")
+		}
+	}
+	return nil
+}
+
+// deniesIAM reports whether a policy (flat arguments) denies the iam service: an explicit
+// deny, or a deny default without an iam entry. Rules are not evaluated here.
+func deniesIAM(policy map[string]any) bool {
+	services, _ := policy["services"].(map[string]any)
+	if iam, ok := services["iam"].(map[string]any); ok {
+		return iam["type"] == "deny"
+	}
+	return policy["default-service-strategy"] == "deny"
+}
+
+// duplicateChecks: for each create, where its objects are listed and what names them.
+var duplicateChecks = map[string]struct{ operation, path, field, idField string }{
+	"create-api-key":    {"list-api-keys", "/api-key", "api-keys", "key"},
+	"create-ai-api-key": {"list-ai-api-keys", "/ai/api-key", "ai-api-keys", "id"},
+	"create-iam-role":   {"list-iam-roles", "/iam-role", "iam-roles", "id"},
+}
+
+func (g *guards) checkDuplicate(ctx context.Context, c *call, args map[string]any) *mcp.CallToolResult {
+	dc, ok := duplicateChecks[c.op.Name]
+	if !ok || args[argAllowDupeName] == true {
+		return nil
+	}
+	name := stringArg(args, "name")
+	resp, err := g.client.Do(ctx, apiclient.Request{Operation: dc.operation, Method: http.MethodGet, Path: dc.path})
+	if err != nil {
+		return errorResult(fmt.Sprintf("refused: %s: could not check whether the name %q is taken (%v). Nothing was sent. Call again, or pass \"allow-duplicate-name\": true to skip the check.", c.op.Name, name, err))
+	}
+	obj, err := decodeObject(resp.Body)
+	if err != nil {
+		return errorResult(fmt.Sprintf("refused: %s: could not read the list of existing names (%v). Nothing was sent.", c.op.Name, err))
+	}
+	items, _ := obj[dc.field].([]any)
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		if m != nil && stringArg(m, "name") == name {
+			existing := stringArg(m, dc.idField)
+			c.touch(existing)
+			return errorResult(fmt.Sprintf("refused: %s: the name %q is already taken by %s. Nothing was created: if a previous call's answer was lost, that object is the one it created. "+
+				"Use it, pick another name, or pass \"allow-duplicate-name\": true to create a second one.", c.op.Name, name, existing))
+		}
+	}
+	return nil
+}
