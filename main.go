@@ -230,13 +230,13 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		return nil, fmt.Errorf("--confirm-fallback: expected deny or allow, got %q", c.confirmFallback)
 	}
 	h, err := tools.New(tools.Options{
-		Client: client,
-		Logger: log,
-		Filter: tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)},
-		Secrets: delivery,
-		Guards:  tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout},
-		Confirm: tools.ConfirmOptions{Mode: tools.ConfirmMode(c.confirm), AllowWithoutElicitation: c.confirmFallback == "allow"},
-		Audit:   audit,
+		Client:    client,
+		Logger:    log,
+		Filter:    tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)},
+		Secrets:   delivery,
+		Guards:    tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout},
+		Confirm:   tools.ConfirmOptions{Mode: tools.ConfirmMode(c.confirm), AllowWithoutElicitation: c.confirmFallback == "allow"},
+		Audit:     audit,
 		Transport: transport,
 	})
 	if err != nil {
