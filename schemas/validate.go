@@ -195,6 +195,7 @@ func (s *validatorSet) validate(op Operation, args map[string]any) error {
 	if len(vs) == 0 {
 		return nil
 	}
+	vs = dropNoiseAfterEmpty(vs)
 	slices.SortFunc(vs, func(a, b Violation) int {
 		if c := strings.Compare(a.Field, b.Field); c != 0 {
 			return c
@@ -208,6 +209,25 @@ func (s *validatorSet) validate(op Operation, args map[string]any) error {
 	}
 	return &ValidationError{Tool: op.Name, Violations: vs}
 }
+
+// dropNoiseAfterEmpty keeps only "non-empty" for a field that was sent empty: that the empty
+// string also fails the field's pattern tells the model nothing more.
+func dropNoiseAfterEmpty(vs []Violation) []Violation {
+	empty := map[string]bool{}
+	for _, v := range vs {
+		if v.Message == msgEmpty {
+			empty[v.Field] = true
+		}
+	}
+	if len(empty) == 0 {
+		return vs
+	}
+	return slices.DeleteFunc(vs, func(v Violation) bool {
+		return empty[v.Field] && v.Message != msgEmpty
+	})
+}
+
+const msgEmpty = "expected a non-empty string, got an empty string"
 
 func hasAny(inst any, names []string) bool {
 	m, _ := inst.(map[string]any)
@@ -282,7 +302,7 @@ func leafMessage(ek jsonschema.ErrorKind, node schemaNode, got any) string {
 		return "expected " + words + seeHint(node.description) + ", got " + show(k.Got)
 	case *kind.MinLength:
 		if k.Want == 1 {
-			return "expected a non-empty string, got an empty string"
+			return msgEmpty
 		}
 		return fmt.Sprintf("expected a string of at least %s, got %s", plural(k.Want, "character"), plural(k.Got, "character"))
 	case *kind.MaxLength:
