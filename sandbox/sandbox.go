@@ -137,7 +137,7 @@ type iamKey struct {
 
 type aiKey struct {
 	id, name, scope, value string
-	created, updated      time.Time
+	created, updated       time.Time
 }
 
 type role struct {
