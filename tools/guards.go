@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,30 +30,40 @@ type guards struct {
 	log    *slog.Logger
 
 	mu    sync.Mutex
-	roles map[string]string // own key → its role id ("" for a key that is not an IAM key)
+	roles map[[32]byte]string // credential (key and secret) → its key's role id ("" for a key that is not an IAM key)
 }
 
 // maxCachedRoles bounds the own-role cache in multi-tenant mode.
 const maxCachedRoles = 10000
 
 func newGuards(client *apiclient.Client, opts GuardOptions, log *slog.Logger) *guards {
-	return &guards{client: client, opts: opts, log: log, roles: map[string]string{}}
+	return &guards{client: client, opts: opts, log: log, roles: map[[32]byte]string{}}
 }
 
-// ownKey is the key that signs this call: the tenant's, or the server's own.
-func (g *guards) ownKey(ctx context.Context) string {
+// ownCredentials are the credentials that sign this call: the tenant's, or the server's own.
+func (g *guards) ownCredentials(ctx context.Context) apiclient.Credentials {
 	if c, ok := apiclient.CredentialsFrom(ctx); ok {
-		return c.Key
+		return c
 	}
-	return g.client.Credentials().Key
+	return g.client.Credentials()
+}
+
+func (g *guards) ownKey(ctx context.Context) string { return g.ownCredentials(ctx).Key }
+
+// cacheKey keys per-credential state by key and secret together: a tenant presenting another
+// tenant's key with a wrong secret must not see what the first one's calls cached.
+func cacheKey(c apiclient.Credentials) [32]byte {
+	return sha256.Sum256([]byte(c.Key + "\x00" + c.Secret))
 }
 
 // ownRole returns the role of the key that signs this call, looked up once per key. A key
 // get-api-key does not know (a personal key) has no role: "".
 func (g *guards) ownRole(ctx context.Context) (string, error) {
-	key := g.ownKey(ctx)
+	creds := g.ownCredentials(ctx)
+	ck := cacheKey(creds)
+	key := creds.Key
 	g.mu.Lock()
-	role, ok := g.roles[key]
+	role, ok := g.roles[ck]
 	g.mu.Unlock()
 	if ok {
 		return role, nil
@@ -76,7 +87,7 @@ func (g *guards) ownRole(ctx context.Context) (string, error) {
 	if len(g.roles) >= maxCachedRoles {
 		clear(g.roles)
 	}
-	g.roles[key] = role
+	g.roles[ck] = role
 	g.mu.Unlock()
 	return role, nil
 }
