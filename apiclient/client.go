@@ -429,7 +429,7 @@ type attemptResult struct {
 	resp      *Response
 	err       error    // *Error for a non-2xx answer, else a transport error
 	permanent bool     // err must not be retried whatever the method (bad request, oversized body)
-	wrote     bool     // the request was written to a connection, so the server may have acted
+	wrote     bool     // a connection was obtained, so the server may have received the request
 	secrets   []string // values to scrub from errors: secret, Authorization header, signature
 }
 
@@ -446,8 +446,10 @@ func (c *Client) attempt(ctx context.Context, req Request) attemptResult {
 	}
 	res.secrets = c.secretsOf(ctx, hreq)
 
+	// Once a connection is obtained, bytes may reach the server: from then on a failure of a
+	// non-idempotent request is reported as "may have been applied". Before it, nothing was sent.
 	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { wrote.Store(true) }}
 	hreq = hreq.WithContext(httptrace.WithClientTrace(actx, trace))
 
 	start := time.Now()
