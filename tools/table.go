@@ -25,9 +25,19 @@ func MarkdownTable() string {
 		if len(op.Secrets) > 0 {
 			hints = append(hints, "secret")
 		}
-		summary, _, _ := strings.Cut(op.Description, ". ")
+		summary := firstSentence(op.Description)
 		fmt.Fprintf(&b, "| `%s` | %s | `%s %s` | %s | %s |\n", op.Name, op.Toolset, op.Method, op.Path,
 			strings.Join(hints, ", "), strings.ReplaceAll(strings.TrimSuffix(summary, "."), "|", "\\|")+".")
 	}
 	return b.String()
+}
+
+// firstSentence ends at the first ". " before a capital letter, so "e.g. x" stays whole.
+func firstSentence(s string) string {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] == '.' && s[i+1] == ' ' && s[i+2] >= 'A' && s[i+2] <= 'Z' {
+			return s[:i]
+		}
+	}
+	return s
 }
