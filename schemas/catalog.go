@@ -34,9 +34,9 @@ const (
 	Create  Access = "create"  // POST that creates an object
 	Update  Access = "update"  // PUT/PATCH that changes an object in place
 	Replace Access = "replace" // PUT that replaces a whole policy (destructive)
-	Delete  Access = "delete"
-	Rotate  Access = "rotate" // rotate-ai-api-key (destructive, returns secret)
-	Reset   Access = "reset"  // reset-iam-organization-policy (destructive)
+	Delete  Access = "delete"  // DELETE of an object (destructive)
+	Rotate  Access = "rotate"  // rotate-ai-api-key (destructive, returns secret)
+	Reset   Access = "reset"   // reset-iam-organization-policy (destructive)
 )
 
 // Local arguments: ours, never sent upstream.
@@ -95,6 +95,23 @@ func (o Operation) Destructive() bool {
 		return true
 	}
 	return false
+}
+
+// BodyParams returns the input schema's properties that go into the request body, in schema
+// order: every property that is not a path, query or local parameter. Nil when the request has
+// no body.
+func (o Operation) BodyParams() []string {
+	nodes, err := indexSchema(o.InputSchema)
+	if err != nil {
+		return nil
+	}
+	var body []string
+	for _, p := range nodes[""].properties {
+		if !slices.Contains(o.PathParams, p) && !slices.Contains(o.QueryParams, p) && !slices.Contains(o.LocalParams, p) {
+			body = append(body, p)
+		}
+	}
+	return body
 }
 
 // Toolsets are the groups tools can be enabled by, in catalog order.

@@ -621,3 +621,22 @@ func TestBuildCatalog_ReportsBrokenEntries(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), fmt.Sprintf("%s listed twice", table[0].Name))
 }
+
+func TestBodyParams_WhatIsLeftForTheRequestBody(t *testing.T) {
+	t.Parallel()
+	want := map[string][]string{
+		"create-api-key":                 {"name", "role-id"},
+		"create-ai-api-key":              {"name", "scope"},
+		"update-ai-api-key":              {"name", "scope"},
+		"create-iam-role":                {"name", "description", "editable", "labels", "max-session-ttl", "permissions", "policy", "assume-role-policy"},
+		"update-iam-role":                {"description", "labels", "max-session-ttl", "permissions", "assume-role-policy"},
+		"update-iam-role-policy":         {"default-service-strategy", "services"},
+		"update-iam-organization-policy": {"default-service-strategy", "services"},
+	}
+	for _, op := range Catalog() {
+		assert.Equal(t, want[op.Name], op.BodyParams(), op.Name)
+		if len(op.BodyParams()) > 0 {
+			assert.Contains(t, []string{"POST", "PUT", "PATCH"}, op.Method, op.Name)
+		}
+	}
+}
