@@ -34,6 +34,7 @@ type Violation struct {
 	Field, Message string
 }
 
+// String renders the violation as one line of the error: "field: message".
 func (v Violation) String() string {
 	if v.Field == "" {
 		return v.Message

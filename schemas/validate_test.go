@@ -361,3 +361,23 @@ func TestFieldPath_QuotesAmbiguousKeys(t *testing.T) {
 	assert.Equal(t, `"new\nline"`, fieldPath(map[string]any{}, []string{"new\nline"}))
 	assert.Equal(t, "", fieldPath(inst, nil))
 }
+
+// BenchmarkCompile_LargestSchema measures what the first call of create-iam-role pays.
+func BenchmarkCompile_LargestSchema(b *testing.B) {
+	op := mustLookup(b, "create-iam-role")
+	for b.Loop() {
+		if _, err := compileSchema(op.Name, op.InputSchema); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidate_CreateIAMRole(b *testing.B) {
+	op := mustLookup(b, "create-iam-role")
+	a := args(b, goodArgs["create-iam-role"][1])
+	for b.Loop() {
+		if err := Validate(op, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
