@@ -72,6 +72,14 @@ func (r result) JSON(t testing.TB) map[string]any {
 	return m
 }
 
+// decoded is JSON without failing the test, for goroutines (which must not call FailNow); a body
+// that is not an object decodes to nil and the caller's checks fail instead.
+func (r result) decoded() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(r.Body, &m)
+	return m
+}
+
 func (r req) build() *http.Request {
 	target := "/v2" + r.path
 	if len(r.query) > 0 {
