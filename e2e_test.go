@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -280,14 +279,9 @@ func TestUpstreamErrors_RelayedAsActionableResults(t *testing.T) {
 // Exoscale variable set.
 func TestStdioBinary_Sandbox(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "exoscale-keys-mcp")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "stdio", "--sandbox")
+	cmd := exec.CommandContext(ctx, binPath, "stdio", "--sandbox")
 	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr

@@ -10,15 +10,21 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
 // syncBuffer is a goroutine-safe buffer for a server's stderr.
@@ -58,8 +64,8 @@ func newTestEnv(t *testing.T, opts ...sandbox.Option) *testEnv {
 	return &testEnv{sb: sb, endpoint: base, key: key, secret: secret, state: t.TempDir()}
 }
 
-// getenv is the environment the server under test sees.
-func (e *testEnv) getenv(extra map[string]string) func(string) string {
+// environ is the environment the server under test sees.
+func (e *testEnv) environ(extra map[string]string) map[string]string {
 	env := map[string]string{
 		"EXOSCALE_API_ENDPOINT": e.endpoint,
 		"EXOSCALE_API_KEY":      e.key,
@@ -71,44 +77,59 @@ func (e *testEnv) getenv(extra map[string]string) func(string) string {
 	for k, v := range extra {
 		env[k] = v
 	}
+	return env
+}
+
+func (e *testEnv) getenv(extra map[string]string) func(string) string {
+	env := e.environ(extra)
 	return func(k string) string { return env[k] }
 }
 
-// server is a running server under test and a connected client session.
+// srv is a running server under test and a connected client session.
 type srv struct {
 	session *sdk.ClientSession
 	stderr  *syncBuffer
 	url     string // HTTP transport only
 }
 
-// startStdio runs the stdio server in-process on pipes and connects the SDK client to it.
+// binPath is the server binary built once for the package's tests (TestMain).
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "exoscale-keys-mcp-test-")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "exoscale-keys-mcp")
+	if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("building the server: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startStdio spawns the built server binary, as an MCP client does, and connects the SDK
+// client to it. (A process, not run() on pipes: mcp-go keeps one stdio session per process,
+// so two in-process stdio servers would share it.)
 func (e *testEnv) startStdio(t *testing.T, env map[string]string, copts *sdk.ClientOptions, args ...string) *srv {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
+	cmd := exec.Command(binPath, append([]string{"stdio", "--poll-interval", "5ms"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range e.environ(env) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	stderr := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, append([]string{"stdio", "--poll-interval", "5ms"}, args...), inR, outW, stderr, e.getenv(env))
-		outW.Close()
-	}()
+	cmd.Stderr = stderr
 	client := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, copts)
-	cs, err := client.Connect(ctx, &sdk.IOTransport{Reader: outR, Writer: inW}, protocolOpts(copts))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, protocolOpts(copts))
 	if err != nil {
-		cancel()
 		t.Fatalf("connect: %v\nstderr:\n%s", err, stderr.String())
 	}
-	t.Cleanup(func() {
-		cs.Close()
-		inW.Close()
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("stdio server did not stop")
-		}
-	})
+	t.Cleanup(func() { cs.Close() })
 	return &srv{session: cs, stderr: stderr}
 }
 
@@ -203,7 +224,37 @@ func (s *srv) ok(t *testing.T, name string, args map[string]any) map[string]any 
 	t.Helper()
 	res := s.call(t, name, args)
 	require.False(t, res.IsError, "%s failed: %s", name, text(res))
-	return structured(t, res)
+	out := structured(t, res)
+	conformsToOutputSchema(t, name, res)
+	return out
+}
+
+var outputSchemas sync.Map // tool name → *jsonschema.Schema
+
+// conformsToOutputSchema checks a result's structured content against the tool's output
+// schema, and that the text carries the same JSON.
+func conformsToOutputSchema(t *testing.T, name string, res *sdk.CallToolResult) {
+	t.Helper()
+	op, ok := schemas.Lookup(name)
+	require.True(t, ok)
+	v, ok := outputSchemas.Load(name)
+	if !ok {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(op.OutputSchema))
+		require.NoError(t, err)
+		c := jsonschema.NewCompiler()
+		c.DefaultDraft(jsonschema.Draft2020)
+		require.NoError(t, c.AddResource(name+".json", doc))
+		sch, err := c.Compile(name + ".json")
+		require.NoError(t, err)
+		v, _ = outputSchemas.LoadOrStore(name, sch)
+	}
+	b, err := json.Marshal(res.StructuredContent)
+	require.NoError(t, err)
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	require.NoError(t, err)
+	assert.NoError(t, v.(*jsonschema.Schema).Validate(inst), "%s: structuredContent does not conform to the output schema", name)
+	txt := text(res)
+	assert.JSONEq(t, string(b), txt[strings.LastIndex(txt, "\n")+1:], "%s: the text carries the same JSON", name)
 }
 
 // fails calls a tool that must fail and returns its text.
