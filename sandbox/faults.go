@@ -14,6 +14,11 @@ import (
 //
 // What the response becomes, in order of precedence: Drop, then InvalidJSON, then Status/Body;
 // a fault with none of these only delays (or, with AfterApply, delays after applying).
+//
+// Faults apply before authentication, so an unsigned request can be faulted too. Drop needs a
+// connection to drop: served through Start or an httptest.Server it closes the connection; called
+// in-process with a ResponseWriter that cannot be hijacked (httptest.ResponseRecorder) it panics
+// with http.ErrAbortHandler, as net/http expects of a handler aborting a response.
 type Fault struct {
 	Method      string        // "" = any method
 	Path        string        // path below /v2 ("/api-key"), decoded; a trailing "*" matches a prefix; "" = any

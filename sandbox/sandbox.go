@@ -8,6 +8,21 @@
 // It is deliberately independent of package apiclient: the verifier here is a second
 // implementation of the signing scheme, so a bug in one of them shows up as a failing round trip
 // instead of two identical mistakes agreeing with each other.
+//
+// Behaviour worth knowing when testing against it:
+//
+//   - Every request but GET /v2/zone must carry a valid signature from a current IAM key (AI key
+//     values never sign); anything else gets 403 {"message":"Invalid request signature"}.
+//   - The organization policy, then the calling key's role policy, are evaluated for the
+//     operation's service (iam, ai, or compute for get-operation). Rule expressions are enforced
+//     in the forms operation == 'x' and operation in ['a', 'b']; any other expression never
+//     matches. A role holding the reset-iam-organization-policy permission may reset the
+//     organization policy even when that policy denies it (the way out of a lock-out).
+//   - Writes that return an operation apply at once and answer "pending"; GET /operation/{id}
+//     reports "pending" for WithPendingPolls polls, then "success".
+//   - Validation failures are RFC 9457 problems titled "Invalid Request Body" with one entry per
+//     field in "errors"; they name fields but never echo values.
+//   - Request counting and faults (Inject) see every request under /v2, before authentication.
 package sandbox
 
 import (
