@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -293,4 +294,51 @@ func TestStdioBinary_Sandbox(t *testing.T) {
 	assert.Len(t, toolNames(t, s), 25)
 	assert.NotEmpty(t, s.ok(t, "list-api-keys", nil)["api-keys"])
 	assert.Contains(t, stderr.String(), "sandbox")
+}
+
+// TestProgress_EachPollOfAnAwaitedOperationIsReported: a client that sends a progressToken
+// gets a notification per poll while the operation is pending, over both transports.
+func TestProgress_EachPollOfAnAwaitedOperationIsReported(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, sandbox.WithPendingPolls(3))
+	for _, transport := range []string{"stdio", "http"} {
+		t.Run(transport, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []*sdk.ProgressNotificationParams
+			opts := &sdk.ClientOptions{ProgressNotificationHandler: func(_ context.Context, req *sdk.ProgressNotificationClientRequest) {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, req.Params)
+			}}
+			var s *srv
+			if transport == "stdio" {
+				s = env.startStdio(t, nil, opts)
+			} else {
+				s = env.startHTTP(t, nil, opts, nil)
+			}
+			params := &sdk.CallToolParams{Name: "create-iam-role", Arguments: map[string]any{"name": "progress-" + transport}}
+			params.SetProgressToken("tok-" + transport)
+			res, err := s.session.CallTool(context.Background(), params)
+			require.NoError(t, err)
+			require.False(t, res.IsError, text(res))
+			// Notifications may trail the result on the wire: wait for them, bounded.
+			for i := 0; i < 200; i++ {
+				mu.Lock()
+				n := len(got)
+				mu.Unlock()
+				if n >= 4 {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			require.GreaterOrEqual(t, len(got), 4, "3 pending polls and the final one")
+			for i, p := range got {
+				assert.Equal(t, "tok-"+transport, p.ProgressToken)
+				assert.Equal(t, float64(i+1), p.Progress)
+				assert.Contains(t, p.Message, "create-iam-role")
+			}
+		})
+	}
 }

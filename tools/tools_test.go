@@ -257,3 +257,38 @@ func FuzzBuildRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestDeliver_WriteFailureStillHandsTheSecretOver: a secret already minted is never lost.
+func TestDeliver_WriteFailureStillHandsTheSecretOver(t *testing.T) {
+	t.Parallel()
+	blocker := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(blocker, nil, 0o600))
+	h := newHandler(t, Options{Secrets: SecretDelivery{Mode: DeliverFile, Dir: filepath.Join(blocker, "secrets")}})
+	op, _ := schemas.Lookup("create-api-key")
+	c := &call{op: op, args: map[string]any{"name": "k"}}
+	res := h.deliver(t.Context(), c, map[string]any{"key": "EXOabc", "name": "k", "secret": "s3cr3t-value"})
+	require.False(t, res.IsError)
+	txt := res.Content[0].(mcp.TextContent).Text
+	assert.Contains(t, txt, "WARNING")
+	assert.Contains(t, txt, "shown here instead")
+	assert.Equal(t, "s3cr3t-value", res.StructuredContent.(map[string]any)["secret"])
+}
+
+func TestDeliver_FileModeMovesTheSecretOut(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "secrets")
+	h := newHandler(t, Options{Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
+	op, _ := schemas.Lookup("create-api-key")
+	c := &call{op: op, args: map[string]any{"name": "k"}}
+	res := h.deliver(t.Context(), c, map[string]any{"key": "EXOabc", "name": "k/../x", "secret": "s3cr3t-value", "role-id": "r"})
+	require.False(t, res.IsError)
+	out := res.StructuredContent.(map[string]any)
+	assert.NotContains(t, out, "secret")
+	assert.Equal(t, "EXOabc", out["key"])
+	path := out["secret-file"].(string)
+	assert.Equal(t, dir, filepath.Dir(path), "the name cannot climb out of the directory")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "EXOSCALE_API_KEY=EXOabc\nEXOSCALE_API_SECRET=s3cr3t-value\n")
+	assert.NotContains(t, res.Content[0].(mcp.TextContent).Text, "s3cr3t-value")
+}
