@@ -19,12 +19,6 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
-// Arguments of ours, never sent upstream.
-const (
-	argDryRun        = "dry-run"
-	argAllowDupeName = "allow-duplicate-name"
-)
-
 // call is one tool call on its way through the handler: what the audit log and the debug log
 // say about it.
 type call struct {
@@ -80,7 +74,7 @@ func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *
 		c.outcome = "invalid"
 		return errorResult(err.Error() + "\nNothing was sent to Exoscale; fix the arguments and call again.")
 	}
-	dryRun := args[argDryRun] == true
+	dryRun := args[schemas.ParamDryRun] == true
 	r, err := buildRequest(op, args)
 	if err != nil {
 		c.outcome = "invalid"
@@ -172,11 +166,10 @@ func buildRequest(op schemas.Operation, args map[string]any) (apiclient.Request,
 		}
 	}
 	body := map[string]any{}
-	for k, v := range args {
-		if slices.Contains(op.PathParams, k) || slices.Contains(op.QueryParams, k) || slices.Contains(op.LocalParams, k) {
-			continue
+	for _, k := range op.BodyParams() {
+		if v, ok := args[k]; ok {
+			body[k] = v
 		}
-		body[k] = v
 	}
 	r := apiclient.Request{Operation: op.Name, Method: op.Method, Path: path, Query: query, Unsigned: op.Unsigned}
 	// PUT and PATCH always carry a body (the API replaces or patches with it); a POST only

@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
 // GuardOptions configure the guards. Only the operator sets them, never a tool argument.
@@ -155,7 +156,7 @@ var duplicateChecks = map[string]struct{ operation, path, field, idField string 
 
 func (g *guards) checkDuplicate(ctx context.Context, c *call, args map[string]any) *mcp.CallToolResult {
 	dc, ok := duplicateChecks[c.op.Name]
-	if !ok || args[argAllowDupeName] == true {
+	if !ok || args[schemas.ParamAllowDuplicateName] == true {
 		return nil
 	}
 	name := stringArg(args, "name")

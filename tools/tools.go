@@ -155,14 +155,9 @@ func (h *Handler) ServerTools() []server.ServerTool {
 		if !h.filter.Allows(op) {
 			continue
 		}
-		out = append(out, server.ServerTool{Tool: h.tool(op), Handler: h.handler(op)})
+		out = append(out, server.ServerTool{Tool: Tool(op), Handler: h.handler(op)})
 	}
 	return out
-}
-
-// tool is Tool(op), plus the arguments this handler adds of its own.
-func (h *Handler) tool(op schemas.Operation) mcp.Tool {
-	return Tool(op)
 }
 
 // Register adds the exposed tools to srv.
