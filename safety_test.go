@@ -407,3 +407,29 @@ func TestSecretScan_NoSecretOutsideTheSecretFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, files, 5)
 }
+
+// TestConfirm_ModernProtocol: a 2026-07-28 client gets the question as a multi round-trip
+// "input required" result, answers it and calls again; the SDK does this for us.
+func TestConfirm_ModernProtocol(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	url, stderr := env.startHTTPServer(t, nil, "--confirm", "destructive")
+	for _, yes := range []bool{false, true} {
+		human := &elicitingClient{yes: yes}
+		client := sdk.NewClient(&sdk.Implementation{Name: "modern", Version: "1"}, human.options())
+		cs, err := client.Connect(context.Background(), &sdk.StreamableClientTransport{Endpoint: url, MaxRetries: -1}, nil)
+		require.NoError(t, err, stderr.String())
+		s := &srv{session: cs, stderr: stderr}
+		res := s.call(t, "delete-iam-role", map[string]any{"id": sandbox.RestrictedRoleID})
+		require.Len(t, human.asked(), 1)
+		assert.Contains(t, human.asked()[0], "'"+sandbox.RestrictedRoleName+"'")
+		if yes {
+			assert.Equal(t, 1, env.sb.Requests("DELETE", "/iam-role/*"), text(res))
+		} else {
+			assert.True(t, res.IsError)
+			assert.Contains(t, text(res), "declined")
+			assert.Zero(t, env.sb.Requests("DELETE", "/iam-role/*"))
+		}
+		cs.Close()
+	}
+}
