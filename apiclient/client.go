@@ -204,6 +204,8 @@ func (r Request) idempotent() bool {
 }
 
 // BuildHTTPRequest builds the signed *http.Request Do would send (used for dry-run display).
+// The request carries the Authorization header: show its method, URL and body, never its
+// headers.
 // The request is signed with the credentials of ctx (WithCredentials) or else the client's;
 // credentials carried by ctx are never replaced by the client's, even when incomplete.
 func (c *Client) BuildHTTPRequest(ctx context.Context, req Request) (*http.Request, error) {

@@ -68,8 +68,8 @@ func TestDo_RequestsAreSignedAsTheyGoOnTheWire(t *testing.T) {
 	t.Parallel()
 	type seen struct {
 		method, uri, ctype, ua string
-		body               []byte
-		sigErr             error
+		body                   []byte
+		sigErr                 error
 	}
 	got := make(chan seen, 1)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {

@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 )
@@ -54,6 +55,11 @@ func (c Credentials) Format(f fmt.State, verb rune) {
 	}
 	_, _ = f.Write([]byte(c.String()))
 }
+
+// MarshalJSON writes the redacted form, so that JSON logging of a struct holding credentials
+// (slog's JSON handler marshals structs) cannot leak the secret. Credentials are never meant
+// to be serialized.
+func (c Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
 type credentialsKey struct{}
 

@@ -83,9 +83,9 @@ func TestAuthorization_SignsEscapedPathAndSortedDecodedQuery(t *testing.T) {
 	creds := Credentials{Key: "EXOk", Secret: "s"}
 	exp := time.Unix(1893456000, 0)
 	tests := []struct {
-		name      string
-		rawURL    string
-		wantArgs  string // signed-query-args, "" = absent
+		name       string
+		rawURL     string
+		wantArgs   string // signed-query-args, "" = absent
 		samePathAs string // a URL whose signature must differ (path escaping matters)
 	}{
 		{name: "colon stays literal", rawURL: "https://h/v2/iam-role/6a3c5a77-1b1e-4f57-9d2e-0b8e5c6f8a11:policy"},
