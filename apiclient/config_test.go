@@ -397,8 +397,8 @@ func TestResolve_InvalidConfigNeverQuotesIt(t *testing.T) {
 	const secret = "ConfigSecret-0123456789abcdef"
 	for _, content := range []string{
 		"[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecret = \"" + secret + "\\q\"\n", // bad escape
-		"[[accounts]]\nname = \"a\"\nsecret = " + secret + "\n",                          // unquoted
-		"[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecret = [\"" + secret + "\"]\n",    // wrong type
+		"[[accounts]]\nname = \"a\"\nsecret = " + secret + "\n",                        // unquoted
+		"[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecret = [\"" + secret + "\"]\n",  // wrong type
 	} {
 		dir, _ := writeConfig(t, content, 0o600)
 		_, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})

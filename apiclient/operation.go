@@ -86,8 +86,9 @@ func (c *cadence) next(poll int, elapsed time.Duration) time.Duration {
 
 // Wait polls GET /operation/{id} until the state is no longer pending. progress (may be nil) is
 // called after every successful poll with the poll count (1-based, failed polls included) and
-// the operation as polled. An op already not pending returns at once. success → (op, nil);
-// failure/timeout → (op, *OperationError).
+// the operation as polled. An op already not pending returns at once (an empty state counts
+// as pending). success → (op, nil); failure/timeout → (op, *OperationError); any other state
+// is an error.
 //
 // Polling stops when ctx is done, after Poll.MaxErrors consecutive polling errors, or at once
 // on 401/403 (a key without permission for get-operation will not gain it by waiting). On any
