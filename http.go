@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,7 +66,7 @@ func (f *httpFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.limits.maxSessions, "max-sessions", 1000, "most live MCP sessions")
 	fs.Float64Var(&f.limits.rate, "rate", 5000, "most requests per second, whole server")
 	fs.IntVar(&f.limits.burst, "burst", 10000, "burst above --rate")
-	fs.Float64Var(&f.limits.sessionRate, "session-rate", 100, "most requests per second per session")
+	fs.Float64Var(&f.limits.sessionRate, "session-rate", 100, "most requests per second per session (and, with --credentials-from-headers, per credential for clients without sessions)")
 	fs.IntVar(&f.limits.sessionBurst, "session-burst", 200, "burst above --session-rate")
 	fs.DurationVar(&f.limits.sessionIdleTTL, "session-idle-ttl", 30*time.Minute, "forget sessions idle this long")
 	fs.DurationVar(&f.limits.readHeader, "read-header-timeout", 10*time.Second, "time allowed to read request headers")
@@ -91,6 +95,9 @@ func (f *httpFlags) checkExposure(token string) error {
 	host, _, err := net.SplitHostPort(f.listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", f.listen, err)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
 	}
 	if isLoopbackHost(host) {
 		return nil
@@ -133,6 +140,16 @@ func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	if err := f.checkExposure(token); err != nil {
 		return err
 	}
+	// Load the key pair now: a bad file refuses to start instead of failing after the backend
+	// is up and the address announced.
+	var tlsConfig *tls.Config
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS: loading --tls-cert and --tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if f.credsFromHeaders && c.sandbox {
 		return errors.New("--credentials-from-headers and --sandbox do not go together: the sandbox has its own credentials")
 	}
@@ -147,40 +164,52 @@ func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 		return err
 	}
 	hs, shutdown := newHTTPServer(b, f, token)
-	tls := f.tlsCert != "" && f.tlsKey != ""
-	b.log.Info("serving streamable HTTP", "url", fmt.Sprintf("%s://%s/mcp", map[bool]string{true: "https", false: "http"}[tls], ln.Addr()), "bearer-token", token != "", "credentials-from-headers", f.credsFromHeaders)
+	hs.TLSConfig = tlsConfig
+	b.log.Info("serving streamable HTTP", "url", fmt.Sprintf("%s://%s/mcp", map[bool]string{true: "https", false: "http"}[tlsConfig != nil], ln.Addr()), "bearer-token", token != "", "credentials-from-headers", f.credsFromHeaders)
 
 	errc := make(chan error, 1)
 	go func() {
-		if tls {
-			errc <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		if tlsConfig != nil {
+			errc <- hs.ServeTLS(ln, "", "")
 		} else {
 			errc <- hs.Serve(ln)
 		}
 	}()
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc: // serving failed: still stop mcp-go's session sweeper
 	case <-ctx.Done():
+		b.log.Info("shutting down")
 	}
-	b.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return shutdown(sctx)
+	return errors.Join(serveErr, shutdown(sctx))
 }
 
 // newHTTPServer wires the MCP endpoint behind our middleware. shutdown stops it gracefully.
 func newHTTPServer(b *backend, f httpFlags, token string) (*http.Server, func(context.Context) error) {
-	var live atomic.Int64
+	g := &gate{
+		limits:           f.limits,
+		hasToken:         token != "",
+		token:            sha256.Sum256([]byte(token)),
+		allowedOrigins:   splitList(f.allowedOrigins),
+		credsFromHeaders: f.credsFromHeaders,
+		// Stateful, and ours to ask: a session ended by DELETE is gone (404 afterwards), for
+		// every method; mcp-go itself would let a GET open a stream on any id.
+		sessions:   &server.InsecureStatefulSessionIdManager{},
+		overall:    newBucket(f.limits.rate, f.limits.burst),
+		buckets:    map[string]*bucket{},
+		maxBuckets: max(2*f.limits.maxSessions, 1024),
+		log:        b.log,
+	}
 	hooks := &server.Hooks{}
-	hooks.AddOnRegisterSession(func(context.Context, server.ClientSession) { live.Add(1) })
-	hooks.AddOnUnregisterSession(func(context.Context, server.ClientSession) { live.Add(-1) })
+	hooks.AddOnRegisterSession(func(ctx context.Context, _ server.ClientSession) { g.sessionStarted(ctx) })
+	hooks.AddOnUnregisterSession(func(context.Context, server.ClientSession) { g.sessionEnded() })
 	mcpSrv := newMCPServer(b, server.WithHooks(hooks))
 
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
-		// Stateful: a session ended by DELETE is gone (404 afterwards).
-		server.WithStateful(true),
+		server.WithSessionIdManager(g.sessions),
 		server.WithSessionIdleTTL(f.limits.sessionIdleTTL),
 		server.WithStreamableHTTPLogger(b.log),
 	}
@@ -193,16 +222,6 @@ func newHTTPServer(b *backend, f httpFlags, token string) (*http.Server, func(co
 	}
 	streamable := server.NewStreamableHTTPServer(mcpSrv, opts...)
 
-	g := &gate{
-		limits:           f.limits,
-		token:            []byte(token),
-		allowedOrigins:   splitList(f.allowedOrigins),
-		credsFromHeaders: f.credsFromHeaders,
-		live:             &live,
-		overall:          newBucket(f.limits.rate, f.limits.burst),
-		sessions:         map[string]*bucket{},
-		log:              b.log,
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", g.wrap(streamable))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -216,9 +235,27 @@ func newHTTPServer(b *backend, f httpFlags, token string) (*http.Server, func(co
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),
 	}
+	// Graceful: stop accepting, let the calls in flight finish and answer, and only then end the
+	// listening streams (GET), which never go idle by themselves. Ending them first would make
+	// clients fail the calls still in flight.
 	shutdown := func(ctx context.Context) error {
-		err := streamable.Shutdown(ctx)
-		return errors.Join(err, hs.Shutdown(ctx))
+		done := make(chan error, 1)
+		go func() { done <- hs.Shutdown(ctx) }()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					hs.Close()
+				}
+				return errors.Join(err, streamable.Shutdown(ctx))
+			case <-tick.C:
+				if g.inflight.Load() == 0 {
+					streamable.CloseSessions(ctx)
+				}
+			}
+		}
 	}
 	return hs, shutdown
 }
@@ -226,15 +263,24 @@ func newHTTPServer(b *backend, f httpFlags, token string) (*http.Server, func(co
 // gate is the middleware in front of mcp-go: everything mcp-go does not check itself.
 type gate struct {
 	limits           httpLimits
-	token            []byte
+	hasToken         bool
+	token            [32]byte // SHA-256 of the bearer token: compared in constant time, length included
 	allowedOrigins   []string
 	credsFromHeaders bool
-	live             *atomic.Int64
+	sessions         server.SessionIdManager
 	overall          *bucket
 	log              *slog.Logger
+	inflight         atomic.Int64 // requests other than listening streams (GET), for shutdown
 
-	mu       sync.Mutex
-	sessions map[string]*bucket
+	// live counts registered sessions, pending the requests in flight that may register one:
+	// together they never exceed limits.maxSessions, however many initialize at once.
+	sessMu        sync.Mutex
+	live, pending int
+
+	mu         sync.Mutex
+	buckets    map[string]*bucket // per session, or per credential without one (see rateKey)
+	maxBuckets int
+	lastSweep  time.Time
 }
 
 // queryCredentialNames may never carry credentials: query strings end up in proxy logs.
@@ -242,17 +288,19 @@ var queryCredentialNames = []string{"api_key", "api_secret", "key", "secret", "t
 
 func (g *gate) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for name := range r.URL.Query() {
-			if slices.Contains(queryCredentialNames, strings.ToLower(name)) {
-				httpError(w, http.StatusBadRequest, "credentials are never accepted in the query string: send them in headers")
-				return
-			}
+		if r.Method != http.MethodGet {
+			g.inflight.Add(1)
+			defer g.inflight.Add(-1)
+		}
+		if queryHasCredentials(r.URL.RawQuery) {
+			httpError(w, http.StatusBadRequest, "credentials are never accepted in the query string: send them in headers")
+			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin) {
 			httpError(w, http.StatusForbidden, "origin not allowed: start the server with --allowed-origins "+origin+" to allow it")
 			return
 		}
-		if len(g.token) > 0 && !g.authorized(r) {
+		if g.hasToken && !g.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="exoscale-keys-mcp"`)
 			httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -263,23 +311,27 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 			httpError(w, http.StatusUnauthorized, "this server signs with each caller's own key: send X-Exoscale-Api-Key and X-Exoscale-Api-Secret")
 			return
 		}
-		if !g.allow(r.Header.Get("Mcp-Session-Id")) {
-			w.Header().Set("Retry-After", "1")
-			httpError(w, http.StatusTooManyRequests, "rate limit exceeded: slow down and retry after a second")
-			return
-		}
-		if r.Method == http.MethodPost {
-			if r.Header.Get("Mcp-Session-Id") == "" && g.live.Load() >= int64(g.limits.maxSessions) {
-				w.Header().Set("Retry-After", "5")
-				httpError(w, http.StatusServiceUnavailable, "too many live sessions: end unused sessions (DELETE) or retry later")
+		session := r.Header.Get("Mcp-Session-Id")
+		if session != "" {
+			if terminated, err := g.sessions.Validate(session); err != nil || terminated {
+				httpError(w, http.StatusNotFound, "no such session: it ended or never existed; start a new one (initialize)")
 				return
 			}
+		}
+		if ok, wait := g.allow(g.rateKey(r, session)); !ok {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(max(wait.Seconds(), 1))), 10))
+			httpError(w, http.StatusTooManyRequests, "rate limit exceeded: slow down and retry after the time in Retry-After")
+			return
+		}
+		var body []byte
+		if r.Method == http.MethodPost {
 			// Read the body here, bounded, so an oversized one is a 413 and not a parse error.
 			if r.ContentLength > g.limits.maxBody {
 				httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", g.limits.maxBody))
 				return
 			}
-			body, err := io.ReadAll(io.LimitReader(r.Body, g.limits.maxBody+1))
+			var err error
+			body, err = io.ReadAll(io.LimitReader(r.Body, g.limits.maxBody+1))
 			if err != nil {
 				httpError(w, http.StatusBadRequest, "reading the request body failed")
 				return
@@ -290,13 +342,104 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		if session == "" && startsSession(r.Method, body) {
+			res, ok := g.reserveSession()
+			if !ok {
+				w.Header().Set("Retry-After", "5")
+				httpError(w, http.StatusServiceUnavailable, "too many live sessions: end unused sessions (DELETE) or retry later")
+				return
+			}
+			defer res.release()
+			r = r.WithContext(context.WithValue(r.Context(), reservationKey{}, res))
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// queryHasCredentials reads every name in the raw query the way some server or proxy might:
+// split at & or ;, unescaped when that works and as written when not, so a malformed pair
+// cannot hide one.
+func queryHasCredentials(raw string) bool {
+	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, _, _ := strings.Cut(pair, "=")
+		if u, err := url.QueryUnescape(name); err == nil {
+			name = u
+		}
+		if slices.Contains(queryCredentialNames, strings.ToLower(strings.TrimSpace(name))) {
+			return true
+		}
+	}
+	return false
+}
+
+// startsSession: a legacy initialize (POST) or a GET without a session registers a new session
+// in mcp-go; sessionless requests (protocol 2026-07-28) never do.
+func startsSession(method string, body []byte) bool {
+	if method == http.MethodGet {
+		return true
+	}
+	var msg struct {
+		Method string `json:"method"`
+	}
+	return method == http.MethodPost && json.Unmarshal(body, &msg) == nil && msg.Method == "initialize"
+}
+
+// reservationKey carries a request's *reservation to the session-registration hook.
+type reservationKey struct{}
+
+// reservation holds a place under the session cap for a request that may register a session.
+// It is released when the session registers (the place becomes the live session's) or when the
+// request ends without one.
+type reservation struct {
+	g    *gate
+	done bool // under g.sessMu
+}
+
+func (g *gate) reserveSession() (*reservation, bool) {
+	g.sessMu.Lock()
+	defer g.sessMu.Unlock()
+	if g.live+g.pending >= g.limits.maxSessions {
+		return nil, false
+	}
+	g.pending++
+	return &reservation{g: g}, true
+}
+
+func (r *reservation) release() {
+	r.g.sessMu.Lock()
+	defer r.g.sessMu.Unlock()
+	r.releaseLocked()
+}
+
+func (r *reservation) releaseLocked() {
+	if !r.done {
+		r.done = true
+		r.g.pending--
+	}
+}
+
+func (g *gate) sessionStarted(ctx context.Context) {
+	g.sessMu.Lock()
+	defer g.sessMu.Unlock()
+	g.live++
+	if res, ok := ctx.Value(reservationKey{}).(*reservation); ok {
+		res.releaseLocked()
+	}
+}
+
+func (g *gate) sessionEnded() {
+	g.sessMu.Lock()
+	defer g.sessMu.Unlock()
+	g.live--
+}
+
 func (g *gate) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), g.token) == 1
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") { // RFC 7235: the scheme is case-insensitive
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	return subtle.ConstantTimeCompare(sum[:], g.token[:]) == 1
 }
 
 // originAllowed: the MCP spec asks servers to validate Origin against DNS rebinding.
@@ -308,22 +451,50 @@ func (g *gate) originAllowed(origin string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && isLoopbackHost(u.Hostname())
 }
 
-// allow spends one token from the overall and the session's bucket.
-func (g *gate) allow(session string) bool {
-	if !g.overall.take() {
-		return false
+// rateKey names the budget a request spends besides the overall one: its session's; without a
+// session (initialize, and every request of protocol 2026-07-28, which has none), its
+// credential's in multi-tenant mode, so one tenant cannot starve the others. Otherwise "": the
+// overall limit only. Not the client address: many agents share one host or one proxy.
+func (g *gate) rateKey(r *http.Request, session string) string {
+	switch {
+	case session != "":
+		return "session " + session
+	case g.credsFromHeaders:
+		// Key and secret together: a wrong secret for someone's key spends its own budget.
+		sum := sha256.Sum256([]byte(r.Header.Get("X-Exoscale-Api-Key") + "\x00" + r.Header.Get("X-Exoscale-Api-Secret")))
+		return "credential " + hex.EncodeToString(sum[:])
 	}
-	if session == "" {
-		return true
+	return ""
+}
+
+// allow spends one token from the overall bucket and from key's. When it cannot, it says how
+// long until it could.
+func (g *gate) allow(key string) (bool, time.Duration) {
+	if ok, wait := g.overall.take(); !ok {
+		return false, wait
+	}
+	if key == "" {
+		return true, 0
 	}
 	g.mu.Lock()
-	b, ok := g.sessions[session]
+	b, ok := g.buckets[key]
 	if !ok {
-		if len(g.sessions) > 4*g.limits.maxSessions { // forget idle buckets of ended sessions
-			clear(g.sessions)
-		}
 		b = newBucket(g.limits.sessionRate, g.limits.sessionBurst)
-		g.sessions[session] = b
+		if len(g.buckets) >= g.maxBuckets && time.Since(g.lastSweep) > time.Second {
+			// A full bucket is the same as a new one: forgetting it changes nothing. Budgets
+			// in use are never reset.
+			g.lastSweep = time.Now()
+			for k, old := range g.buckets {
+				if old.full() {
+					delete(g.buckets, k)
+				}
+			}
+		}
+		// Still too many (a flood of new clients): this one goes without a bucket of its own,
+		// still under the overall limit.
+		if len(g.buckets) < g.maxBuckets {
+			g.buckets[key] = b
+		}
 	}
 	g.mu.Unlock()
 	return b.take()
@@ -335,7 +506,8 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-// bucket is a token bucket: rate tokens a second, at most burst saved.
+// bucket is a token bucket: rate tokens a second, at most burst saved. A nil bucket (rate ≤ 0)
+// has no limit.
 type bucket struct {
 	mu     sync.Mutex
 	rate   float64
@@ -346,20 +518,39 @@ type bucket struct {
 
 func newBucket(rate float64, burst int) *bucket {
 	if rate <= 0 {
-		rate = math.Inf(1)
+		return nil
 	}
 	return &bucket{rate: rate, burst: float64(max(burst, 1)), tokens: float64(max(burst, 1)), last: time.Now()}
 }
 
-func (b *bucket) take() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// refill brings the bucket to now. Callers hold b.mu.
+func (b *bucket) refill() {
 	now := time.Now()
 	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	b.last = now
+}
+
+// take spends a token, or says how long until one is saved.
+func (b *bucket) take() (bool, time.Duration) {
+	if b == nil {
+		return true, 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill()
 	if b.tokens < 1 {
-		return false
+		return false, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 	}
 	b.tokens--
-	return true
+	return true, 0
+}
+
+func (b *bucket) full() bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill()
+	return b.tokens >= b.burst
 }
