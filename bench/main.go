@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,6 +47,23 @@ type settings struct {
 	HTTPDuration  time.Duration `json:"http_round_ns"`
 	HTTPWarmup    time.Duration `json:"http_warmup_ns"`
 	ProfileFor    time.Duration `json:"profile_ns,omitempty"`
+	Only          []string      `json:"only,omitempty"`
+	ServerEnv     []string      `json:"server_env,omitempty"`
+}
+
+// runs says whether a phase is part of this run.
+func (s settings) runs(phase string) bool {
+	return len(s.Only) == 0 || slices.Contains(s.Only, phase)
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func quickSettings() settings {
@@ -83,6 +101,8 @@ func main() {
 		out       = flag.String("out", "", "also write the JSON object to this file")
 		pprofDir  = flag.String("pprof", "", "also profile the server and the sandbox into this directory")
 		overlay   = flag.String("overlay", "", "build our server with go build -overlay FILE (to measure a candidate fix without committing it)")
+		serverEnv = flag.String("server-env", "", "comma-separated NAME=VALUE added to our server's environment (e.g. GOMAXPROCS=1, for experiments)")
+		only      = flag.String("only", "", "comma-separated phases to run (tools,cold,idle,stdio,http); default all, and only a full run is a report")
 		render    = flag.String("render", "", "print the table of a JSON report written by -out, without measuring")
 		sandboxed = flag.Bool("serve-sandbox", false, "internal: serve the sandbox (used by the benchmark itself)")
 	)
@@ -111,6 +131,8 @@ func main() {
 	if *quick {
 		cfg = quickSettings()
 	}
+	cfg.Only = splitComma(*only)
+	cfg.ServerEnv = splitComma(*serverEnv)
 	rep, err := run(cfg, *pprofDir, *overlay)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -193,7 +215,7 @@ func run(cfg settings, pprofDir, overlay string) (*report, error) {
 	sb.pprofAddr = sbPprof
 	defer sb.stop()
 	progress("sandbox process %d at %s", sb.cmd.Process.Pid, sb.info.URL)
-	oursEnv := e.with(sb.env()...)
+	oursEnv := e.with(append(sb.env(), cfg.ServerEnv...)...)
 	baseEnv := e.with()
 	stderrLog := func(name string) io.Writer {
 		f, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -205,27 +227,39 @@ func run(cfg settings, pprofDir, overlay string) (*report, error) {
 	ours := server{name: "ours", bin: bins.ours, stdioArgs: oursStdioArgs, httpArgs: oursHTTPArgs, env: oursEnv, stderr: stderrLog("ours")}
 	base := server{name: "baseline", bin: bins.baseline, stdioArgs: []string{"stdio"}, httpArgs: []string{"http", "-listen", "127.0.0.1:0"}, env: baseEnv, stderr: stderrLog("baseline")}
 
-	progress("tools/list")
-	if rep.ToolsList, err = measureToolsList(ours, base); err != nil {
-		return nil, err
+	if cfg.runs("tools") {
+		progress("tools/list")
+		if rep.ToolsList, err = measureToolsList(ours, base); err != nil {
+			return nil, err
+		}
 	}
-	progress("cold start × %d", cfg.ColdRuns)
-	if rep.ColdStart, err = measureColdStart(cfg, ours, base, sb.cmd.Process.Pid); err != nil {
-		return nil, err
+	if cfg.runs("cold") {
+		progress("cold start × %d", cfg.ColdRuns)
+		if rep.ColdStart, err = measureColdStart(cfg, ours, base, sb.cmd.Process.Pid); err != nil {
+			return nil, err
+		}
 	}
-	progress("idle RSS × %d", cfg.IdleRuns)
-	if rep.Idle, err = measureIdle(cfg, ours, base, sb.cmd.Process.Pid); err != nil {
-		return nil, err
+	if cfg.runs("idle") {
+		progress("idle RSS × %d", cfg.IdleRuns)
+		if rep.Idle, err = measureIdle(cfg, ours, base, sb.cmd.Process.Pid); err != nil {
+			return nil, err
+		}
 	}
-	progress("stdio calls: %d rounds × %d calls", cfg.CallRounds, cfg.CallsPerRound)
-	if rep.StdioCall, err = measureStdioCalls(cfg, ours, base, sb); err != nil {
-		return nil, err
+	if cfg.runs("stdio") {
+		progress("stdio calls: %d rounds × %d calls", cfg.CallRounds, cfg.CallsPerRound)
+		if rep.StdioCall, err = measureStdioCalls(cfg, ours, base, sb); err != nil {
+			return nil, err
+		}
 	}
 	for _, c := range readMix(sb) {
 		rep.HTTPTools = append(rep.HTTPTools, c.Name)
 	}
+	levels := cfg.HTTPLevels
+	if !cfg.runs("http") {
+		levels = nil
+	}
 	// Ours and the baseline alternate level by level, so both meet the same background load.
-	for _, n := range cfg.HTTPLevels {
+	for _, n := range levels {
 		progress("streamable HTTP, ours, %d sessions: %d rounds × %s", n, cfg.HTTPRounds, cfg.HTTPDuration)
 		lvl, err := measureHTTP(cfg, ours, n, readMix, sb)
 		if err != nil {

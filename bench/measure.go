@@ -261,7 +261,7 @@ type stdioCallFigures struct {
 	OtherCores     span    `json:"other_processes_cpu_cores"`
 }
 
-// timeCalls runs n calls one after another and returns their sorted durations.
+// timeCalls runs n calls one after another and returns their sorted durations (warm-up).
 func timeCalls(n int, call func() error) ([]time.Duration, error) {
 	d := make([]time.Duration, 0, n)
 	for range n {
@@ -345,15 +345,24 @@ func measureStdioCalls(cfg settings, ours, base server, sb *sandboxProc) (stdioC
 	}
 	pids := []int{oc.cmd.Process.Pid, bc.cmd.Process.Pid, sb.cmd.Process.Pid}
 	var other []float64
+	// Calls of the three kinds are interleaved one by one, so all three meet the same machine: on
+	// a shared VM the wake-up latency of an idle CPU swings by several times within seconds.
 	for range cfg.CallRounds {
 		s0 := snapCPU(pids...)
-		for i, k := range kinds {
-			d, err := timeCalls(cfg.CallsPerRound, k.call)
-			if err != nil {
-				return f, fmt.Errorf("%s: %w", k.name, err)
+		var d [3][]time.Duration
+		for range cfg.CallsPerRound {
+			for i, k := range kinds {
+				t := time.Now()
+				if err := k.call(); err != nil {
+					return f, fmt.Errorf("%s: %w", k.name, err)
+				}
+				d[i] = append(d[i], time.Since(t))
 			}
-			p50[i] = append(p50[i], us(percentile(d, 0.50)))
-			p99[i] = append(p99[i], us(percentile(d, 0.99)))
+		}
+		for i := range kinds {
+			slices.Sort(d[i])
+			p50[i] = append(p50[i], us(percentile(d[i], 0.50)))
+			p99[i] = append(p99[i], us(percentile(d[i], 0.99)))
 		}
 		other = append(other, otherCores(s0, snapCPU(pids...)))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -173,6 +174,11 @@ func profile(cfg settings, outDir, tmp, overlay string, ours server, sb *sandbox
 		}
 	}
 	files = map[string]string{"ours": filepath.Join(outDir, "ours-http100.cpu.pprof"), "sandbox": filepath.Join(outDir, "sandbox-http100.cpu.pprof")}
+	allocs := filepath.Join(outDir, "ours-http100.allocs.pprof")
+	allocDone := make(chan error, 1)
+	go func() {
+		allocDone <- fetch(fmt.Sprintf("http://%s/debug/pprof/allocs?seconds=%d", addr, secs), allocs)
+	}()
 	clientFile := filepath.Join(outDir, "bench-client-http100.cpu.pprof")
 	cf, err := os.Create(clientFile)
 	if err != nil {
@@ -181,7 +187,7 @@ func profile(cfg settings, outDir, tmp, overlay string, ours server, sb *sandbox
 	pprof.StartCPUProfile(cf)
 	done = fetchProfiles(secs, map[string]string{"ours": addr, "sandbox": sb.pprofAddr}, files)
 	r := load(sessions, readMix(sb), time.Duration(secs)*time.Second+300*time.Millisecond)
-	err = <-done
+	err = errors.Join(<-done, <-allocDone)
 	pprof.StopCPUProfile()
 	cf.Close()
 	if err != nil {
@@ -194,6 +200,7 @@ func profile(cfg settings, outDir, tmp, overlay string, ours server, sb *sandbox
 	progress("  %d calls profiled (%.0f/s, %d errors)", len(r.lat), float64(len(r.lat))/r.elapsed.Seconds(), r.errors)
 	summarize(fmt.Sprintf("ours, 100 HTTP sessions, %d calls", len(r.lat)), files["ours"], bin)
 	summarize(fmt.Sprintf("ours, 100 HTTP sessions, %d calls (cumulative)", len(r.lat)), files["ours"], bin, "-cum")
+	summarize(fmt.Sprintf("ours, 100 HTTP sessions, bytes allocated for %d calls", len(r.lat)), allocs, bin, "-sample_index=alloc_space", "-cum")
 	summarize("sandbox during 100 HTTP sessions", files["sandbox"], self)
 	summarize("bench client during 100 HTTP sessions", clientFile, self)
 

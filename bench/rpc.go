@@ -75,10 +75,15 @@ func (c *stdioConn) call(method, params string) ([]byte, error) {
 		return nil, fmt.Errorf("writing %s: %w", method, err)
 	}
 	want := strconv.AppendInt(nil, id, 10)
+	// mcp-go writes the id second: matching the prefix spares decoding the whole line.
+	prefix := append(append([]byte(`{"jsonrpc":"2.0","id":`), want...), ',')
 	for {
 		line, err := c.out.ReadBytes('\n')
 		if err != nil {
 			return nil, fmt.Errorf("reading the %s response: %w", method, err)
+		}
+		if bytes.HasPrefix(line, prefix) {
+			return line, nil
 		}
 		var r struct {
 			ID json.RawMessage `json:"id"`
