@@ -1,0 +1,329 @@
+package main
+
+// Protocol transcripts over stdio, as the official Go SDK's conformance tests do: each
+// testdata/transcripts/*.txtar holds what a client sends ("-- client --", a stream of JSON
+// values, each sent as one line) and what the server must answer ("-- server --", every line
+// the server writes, in order). Values that change from run to run (keys, ids, secrets,
+// timestamps, the state directory) are replaced by placeholders before comparing.
+//
+// After an intended change of the protocol output, rewrite the files and review the diff:
+//
+//	go test -run TestTranscript -update .
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+)
+
+var updateTranscripts = flag.Bool("update", false, "TestTranscript: rewrite testdata/transcripts/*.txtar with the server's answers")
+
+// txtar is a minimal reader and writer of the txtar format (golang.org/x/tools/txtar): a
+// comment, then files introduced by "-- name --" lines.
+type txtar struct {
+	comment string
+	files   []txtarFile
+}
+
+type txtarFile struct {
+	name string
+	data string
+}
+
+var txtarMarker = regexp.MustCompile(`(?m)^-- (.+?) --$`)
+
+func parseTxtar(s string) txtar {
+	var a txtar
+	locs := txtarMarker.FindAllStringSubmatchIndex(s, -1)
+	if len(locs) == 0 {
+		a.comment = s
+		return a
+	}
+	a.comment = s[:locs[0][0]]
+	for i, loc := range locs {
+		end := len(s)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		start := loc[1]
+		if start < len(s) && s[start] == '\n' {
+			start++
+		}
+		a.files = append(a.files, txtarFile{name: s[loc[2]:loc[3]], data: s[start:end]})
+	}
+	return a
+}
+
+func (a txtar) format() string {
+	var b strings.Builder
+	b.WriteString(a.comment)
+	for _, f := range a.files {
+		fmt.Fprintf(&b, "-- %s --\n", f.name)
+		b.WriteString(f.data)
+		if f.data != "" && !strings.HasSuffix(f.data, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func (a txtar) file(name string) (string, bool) {
+	for _, f := range a.files {
+		if f.name == name {
+			return f.data, true
+		}
+	}
+	return "", false
+}
+
+func (a *txtar) setFile(name, data string) {
+	for i := range a.files {
+		if a.files[i].name == name {
+			a.files[i].data = data
+			return
+		}
+	}
+	a.files = append(a.files, txtarFile{name: name, data: data})
+}
+
+// jsonStream decodes a stream of JSON values (one per line, or pretty-printed).
+func jsonStream(s string) ([]json.RawMessage, error) {
+	d := json.NewDecoder(strings.NewReader(s))
+	var out []json.RawMessage
+	for {
+		var v json.RawMessage
+		err := d.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+}
+
+// canonicalJSON re-encodes a JSON value with sorted keys and 2-space indentation, the form
+// the golden files hold and the form compared.
+func canonicalJSON(raw []byte) (string, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// transcriptNormalizer replaces what differs between runs with stable placeholders.
+type transcriptNormalizer struct {
+	env      *testEnv
+	replacer *strings.Replacer
+	seen     map[string]string // minted id → placeholder, in order of first appearance
+	counts   map[string]int
+}
+
+var (
+	iamKeyPattern    = regexp.MustCompile(`EXO[0-9a-f]{24}`)
+	uuidPattern      = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	timestampPattern = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
+	// secretFileSuffix: secret files are named …_<UTC time>_<random>.env.
+	secretFileSuffix = regexp.MustCompile(`_\d{8}T\d{6}Z_[0-9a-f]+\.env`)
+	// stableUUIDs are the sandbox's seed ids: the same in every run, kept as they are.
+	stableUUIDs = map[string]bool{
+		sandbox.OrgID: true, sandbox.AdminRoleID: true, sandbox.RestrictedRoleID: true,
+		sandbox.PrivateDeploymentID: true, sandbox.PublicDeploymentID: true, sandbox.SeedAIKeyID: true,
+	}
+)
+
+func newTranscriptNormalizer(env *testEnv) *transcriptNormalizer {
+	return &transcriptNormalizer{env: env, seen: map[string]string{}, counts: map[string]int{}}
+}
+
+func (n *transcriptNormalizer) placeholder(kind, value string) string {
+	if p, ok := n.seen[value]; ok {
+		return p
+	}
+	n.counts[kind]++
+	p := fmt.Sprintf("$%s%d", kind, n.counts[kind])
+	n.seen[value] = p
+	return p
+}
+
+func (n *transcriptNormalizer) normalize(line string) string {
+	// Secrets first (a secret could contain anything), then the fixed values, then patterns.
+	var pairs []string
+	for _, s := range n.env.sb.Secrets() {
+		if s != "" {
+			pairs = append(pairs, s, "$SECRET")
+		}
+	}
+	pairs = append(pairs, n.env.state, "$STATE", n.env.key, "$SERVER_KEY")
+	line = strings.NewReplacer(pairs...).Replace(line)
+	line = iamKeyPattern.ReplaceAllStringFunc(line, func(k string) string { return n.placeholder("KEY", k) })
+	line = uuidPattern.ReplaceAllStringFunc(line, func(u string) string {
+		if stableUUIDs[u] {
+			return u
+		}
+		return n.placeholder("UUID", u)
+	})
+	line = secretFileSuffix.ReplaceAllString(line, "_$$TIME_$$RANDOM.env")
+	return timestampPattern.ReplaceAllString(line, "$$TIME")
+}
+
+// TestTranscript_Stdio replays every testdata/transcripts/*.txtar against a fresh stdio
+// server and sandbox, and compares what the server writes with the golden answers.
+func TestTranscript_Stdio(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "transcripts", "*.txtar"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			t.Parallel()
+			runTranscript(t, file)
+		})
+	}
+}
+
+// TestTranscript_CoversTheProtocolBasics: the transcripts include what the issue asks for.
+func TestTranscript_CoversTheProtocolBasics(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"initialize", "tools-list", "call-success", "validation-error", "unknown-tool"} {
+		assert.FileExists(t, filepath.Join("testdata", "transcripts", name+".txtar"))
+	}
+}
+
+func runTranscript(t *testing.T, file string) {
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	ar := parseTxtar(string(raw))
+	clientText, ok := ar.file("client")
+	require.True(t, ok, "%s has no client section", file)
+	client, err := jsonStream(clientText)
+	require.NoError(t, err, "%s: client section", file)
+
+	env := newTestEnv(t)
+	norm := newTranscriptNormalizer(env)
+	got := replayStdio(t, env, client)
+
+	var gotCanon []string
+	for _, line := range got {
+		c, err := canonicalJSON([]byte(norm.normalize(line)))
+		require.NoError(t, err, "the server wrote a line that is not JSON: %q", line)
+		gotCanon = append(gotCanon, c)
+	}
+	gotText := strings.Join(gotCanon, "")
+
+	if *updateTranscripts {
+		ar.setFile("server", gotText)
+		require.NoError(t, os.WriteFile(file, []byte(ar.format()), 0o644))
+		return
+	}
+	serverText, ok := ar.file("server")
+	require.True(t, ok, "%s has no server section: run with -update to create it", file)
+	want, err := jsonStream(serverText)
+	require.NoError(t, err, "%s: server section", file)
+	var wantCanon []string
+	for _, w := range want {
+		c, err := canonicalJSON(w)
+		require.NoError(t, err)
+		wantCanon = append(wantCanon, c)
+	}
+	assert.Equal(t, strings.Join(wantCanon, ""), gotText, "%s: the server's answers differ from the golden transcript (after an intended change: go test -run TestTranscript -update .)", file)
+}
+
+// replayStdio runs the stdio server on pipes, sends each client message as one line, waits for
+// the answer to each request, and returns every line the server wrote.
+func replayStdio(t *testing.T, env *testEnv, client []json.RawMessage) []string {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"stdio", "--poll-interval", "5ms"}, inR, outW, stderr, env.getenv(nil))
+		outW.Close()
+	}()
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		inW.Close()
+		select {
+		case <-done: // run closes its output: the reader sees EOF after the last line
+		case <-time.After(30 * time.Second):
+			t.Errorf("the stdio server did not stop at the end of its input\nstderr:\n%s", stderr.String())
+			outR.Close()
+		}
+	}
+	t.Cleanup(stop)
+
+	var got []string
+	for _, msg := range client {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		require.NoError(t, json.Unmarshal(msg, &m))
+		var compact bytes.Buffer
+		require.NoError(t, json.Compact(&compact, msg))
+		_, err := inW.Write(append(compact.Bytes(), '\n'))
+		require.NoError(t, err)
+		if m.ID == nil || m.Method == "" {
+			continue // a notification or a response: nothing comes back
+		}
+		for answered := false; !answered; {
+			select {
+			case line, ok := <-lines:
+				require.True(t, ok, "the server stopped before answering %s\nstderr:\n%s", m.Method, stderr.String())
+				got = append(got, line)
+				var r struct {
+					ID     json.RawMessage `json:"id"`
+					Method string          `json:"method"`
+				}
+				answered = json.Unmarshal([]byte(line), &r) == nil && r.Method == "" && bytes.Equal(r.ID, m.ID)
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no answer to %s (id %s)\nstderr:\n%s", m.Method, m.ID, stderr.String())
+			}
+		}
+	}
+	stop()
+	for line := range lines { // whatever the server wrote after the last answer
+		got = append(got, line)
+	}
+	return got
+}
