@@ -24,7 +24,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -358,17 +357,6 @@ func (s server) stdio() (*stdioConn, error) {
 	cmd := exec.Command(s.bin, s.stdioArgs...)
 	cmd.Env, cmd.Stderr = s.env, s.stderr
 	return startStdio(cmd)
-}
-
-// newHTTPClient is the load generator's client: one keep-alive connection per session.
-func newHTTPClient(sessions int) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		MaxIdleConns:        sessions + 16,
-		MaxIdleConnsPerHost: sessions + 16,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-	}, Timeout: 30 * time.Second}
 }
 
 // ctxTimeout is the bound on one direct API call.

@@ -507,11 +507,9 @@ func measureHTTP(cfg settings, s server, n int, mixOf func(*sandboxProc) []toolC
 		return lvl, err
 	}
 	defer stopProcess(cmd)
-	client := newHTTPClient(n)
-	defer client.CloseIdleConnections()
 	sessions := make([]*httpSession, n)
 	for i := range sessions {
-		if sessions[i], err = openHTTPSession(client, url); err != nil {
+		if sessions[i], err = openHTTPSession(url); err != nil {
 			return lvl, fmt.Errorf("%s: session %d: %w", s.name, i, err)
 		}
 	}

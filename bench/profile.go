@@ -166,10 +166,9 @@ func profile(cfg settings, outDir, tmp, overlay string, ours server, sb *sandbox
 		return nil, err
 	}
 	defer stopProcess(cmd)
-	client := newHTTPClient(100)
 	sessions := make([]*httpSession, 100)
 	for i := range sessions {
-		if sessions[i], err = openHTTPSession(client, url); err != nil {
+		if sessions[i], err = openHTTPSession(url); err != nil {
 			return nil, err
 		}
 	}

@@ -45,16 +45,20 @@ type goal struct {
 // evaluate checks the medians against the goals of issue 5.
 func evaluate(r *report) []goal {
 	var g []goal
-	g = append(g, goal{
-		Name: "cold start", Target: "≤ 1.5× baseline",
-		Value: r.ColdStart.Ratio.Median, Met: r.ColdStart.Ratio.Median <= 1.5,
-		Shown: fmt.Sprintf("%.2f× (%.1f ms vs %.1f ms)", r.ColdStart.Ratio.Median, r.ColdStart.OursMs.Median, r.ColdStart.BaselineMs.Median),
-	})
-	g = append(g, goal{
-		Name: "stdio call", Target: "≤ 2.5× baseline round trip (p50)",
-		Value: r.StdioCall.RatioP50.Median, Met: r.StdioCall.RatioP50.Median <= 2.5,
-		Shown: fmt.Sprintf("%.2f× (%.0f µs vs %.0f µs)", r.StdioCall.RatioP50.Median, r.StdioCall.Ours.P50us.Median, r.StdioCall.Baseline.P50us.Median),
-	})
+	if r.ColdStart.Runs > 0 {
+		g = append(g, goal{
+			Name: "cold start", Target: "≤ 1.5× baseline",
+			Value: r.ColdStart.Ratio.Median, Met: r.ColdStart.Ratio.Median <= 1.5,
+			Shown: fmt.Sprintf("%.2f× (%.1f ms vs %.1f ms)", r.ColdStart.Ratio.Median, r.ColdStart.OursMs.Median, r.ColdStart.BaselineMs.Median),
+		})
+	}
+	if r.StdioCall.Rounds > 0 {
+		g = append(g, goal{
+			Name: "stdio call", Target: "≤ 2.5× baseline round trip (p50)",
+			Value: r.StdioCall.RatioP50.Median, Met: r.StdioCall.RatioP50.Median <= 2.5,
+			Shown: fmt.Sprintf("%.2f× (%.0f µs vs %.0f µs)", r.StdioCall.RatioP50.Median, r.StdioCall.Ours.P50us.Median, r.StdioCall.Baseline.P50us.Median),
+		})
+	}
 	for _, l := range r.HTTP {
 		if l.Sessions != 100 {
 			continue
@@ -66,11 +70,16 @@ func evaluate(r *report) []goal {
 			Shown: fmt.Sprintf("%.0f calls/s, %d errors, p99 %.1f ms", l.CallsPerSec.Median, l.Errors, l.P99ms.Median),
 		})
 	}
-	g = append(g, goal{
-		Name: "idle RSS", Target: "≤ 20 MiB",
-		Value: r.Idle.OursRSSMiB.Median, Met: r.Idle.OursRSSMiB.Median <= 20,
-		Shown: fmt.Sprintf("%.1f MiB", r.Idle.OursRSSMiB.Median),
-	})
+	if r.Idle.Runs > 0 {
+		g = append(g, goal{
+			Name: "idle RSS", Target: "≤ 20 MiB",
+			Value: r.Idle.OursRSSMiB.Median, Met: r.Idle.OursRSSMiB.Median <= 20,
+			Shown: fmt.Sprintf("%.1f MiB", r.Idle.OursRSSMiB.Median),
+		})
+	}
+	if r.ToolsList.Tools == 0 {
+		return g
+	}
 	// "≤ 150 tokens per tool" read both ways: on average over the catalog, and for each tool.
 	g = append(g, goal{
 		Name: "tokens per tool (mean)", Target: "≤ 150 on average",
@@ -126,63 +135,81 @@ func printTable(w io.Writer, r *report) {
 		return g.Target + ": **" + mark(g.Met) + "**"
 	}
 
-	c := r.ColdStart
-	fmt.Fprintf(w, "### 1. Cold start over stdio: exec → initialize → tools/list answered (%d runs each)\n\n", c.Runs)
-	fmt.Fprintf(w, "| | ours | baseline | ours/baseline | goal |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(w, "| cold start (ms) | %s | %s | %s× | %s |\n", sp(c.OursMs, 1), sp(c.BaselineMs, 1), sp(c.Ratio, 2), goalCell("cold start"))
-	fmt.Fprintf(w, "| peak RSS (MiB) | %s | %s | | |\n", sp(c.OursPeakRSSMiB, 1), sp(c.BasePeakRSSMiB, 1))
-	fmt.Fprintf(w, "| binary size (MiB) | %.1f | %.1f | %.2f× | |\n\n", r.Binaries.OursMiB, r.Binaries.BaselineMiB, r.Binaries.OursMiB/r.Binaries.BaselineMiB)
-	fmt.Fprintf(w, "Other CPU during the phase: %.2f cores.\n\n", c.OtherCores)
+	if r.ColdStart.Runs > 0 {
+		c := r.ColdStart
+		fmt.Fprintf(w, "### 1. Cold start over stdio: exec → initialize → tools/list answered (%d runs each)\n\n", c.Runs)
+		fmt.Fprintf(w, "| | ours | baseline | ours/baseline | goal |\n|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "| cold start (ms) | %s | %s | %s× | %s |\n", sp(c.OursMs, 1), sp(c.BaselineMs, 1), sp(c.Ratio, 2), goalCell("cold start"))
+		fmt.Fprintf(w, "| peak RSS (MiB) | %s | %s | | |\n", sp(c.OursPeakRSSMiB, 1), sp(c.BasePeakRSSMiB, 1))
+		fmt.Fprintf(w, "| binary size (MiB) | %.1f | %.1f | %.2f× | |\n\n", r.Binaries.OursMiB, r.Binaries.BaselineMiB, r.Binaries.OursMiB/r.Binaries.BaselineMiB)
+		fmt.Fprintf(w, "Other CPU during the phase: %.2f cores.\n\n", c.OtherCores)
 
-	s := r.StdioCall
-	fmt.Fprintf(w, "### 2. One call over stdio (%d rounds × %d sequential calls)\n\n", s.Rounds, s.CallsPerRound)
-	fmt.Fprintf(w, "| | p50 (µs) | p99 (µs) |\n|---|---|---|\n")
-	fmt.Fprintf(w, "| ours: tools/call get-api-key → sandbox process | %s | %s |\n", sp(s.Ours.P50us, 0), sp(s.Ours.P99us, 0))
-	fmt.Fprintf(w, "| direct: signed GET /api-key/{id} from Go (apiclient) → same sandbox | %s | %s |\n", sp(s.Direct.P50us, 0), sp(s.Direct.P99us, 0))
-	fmt.Fprintf(w, "| baseline: tools/call echo | %s | %s |\n", sp(s.Baseline.P50us, 0), sp(s.Baseline.P99us, 0))
-	fmt.Fprintf(w, "| ours/baseline | %s× | %s× |\n", sp(s.RatioP50, 2), sp(s.RatioP99, 2))
-	fmt.Fprintf(w, "| added by our server (ours − direct) | %s | %s |\n\n", sp(s.AddedP50us, 0), sp(s.AddedP99us, 0))
-	fmt.Fprintf(w, "Goal: full call %s. Other CPU per round: %s cores.\n\n", goalCell("stdio call"), sp(s.OtherCores, 2))
+	}
 
-	fmt.Fprintf(w, "### 3. Streamable HTTP, concurrent sessions for a fixed time (%d rounds × %.1f s per level)\n\n", r.Settings.HTTPRounds, r.Settings.HTTPDuration.Seconds())
-	fmt.Fprintf(w, "Ours calls, in turn: %s. Baseline calls echo.\n\n", strings.Join(r.HTTPTools, ", "))
-	fmt.Fprintf(w, "| server | sessions | calls/s | p50 (ms) | p99 (ms) | errors | server CPU µs/call | sandbox CPU µs/call | client CPU µs/call | server peak RSS (MiB) | other CPU (cores) |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")
-	row := func(name string, l httpLevel) {
-		sbx := "–"
-		if l.SandboxCPUusPerCall != nil {
-			sbx = sp(*l.SandboxCPUusPerCall, 0)
+	if r.StdioCall.Rounds > 0 {
+		s := r.StdioCall
+		fmt.Fprintf(w, "### 2. One call over stdio (%d rounds × %d sequential calls)\n\n", s.Rounds, s.CallsPerRound)
+		fmt.Fprintf(w, "| | p50 (µs) | p99 (µs) |\n|---|---|---|\n")
+		fmt.Fprintf(w, "| ours: tools/call get-api-key → sandbox process | %s | %s |\n", sp(s.Ours.P50us, 0), sp(s.Ours.P99us, 0))
+		fmt.Fprintf(w, "| direct: signed GET /api-key/{id} from Go (apiclient) → same sandbox | %s | %s |\n", sp(s.Direct.P50us, 0), sp(s.Direct.P99us, 0))
+		fmt.Fprintf(w, "| baseline: tools/call echo | %s | %s |\n", sp(s.Baseline.P50us, 0), sp(s.Baseline.P99us, 0))
+		fmt.Fprintf(w, "| ours/baseline | %s× | %s× |\n", sp(s.RatioP50, 2), sp(s.RatioP99, 2))
+		fmt.Fprintf(w, "| added by our server (ours − direct) | %s | %s |\n\n", sp(s.AddedP50us, 0), sp(s.AddedP99us, 0))
+		fmt.Fprintf(w, "Goal: full call %s. Other CPU per round: %s cores.\n\n", goalCell("stdio call"), sp(s.OtherCores, 2))
+
+	}
+
+	if len(r.HTTP)+len(r.BaselineHTTP) > 0 {
+		fmt.Fprintf(w, "### 3. Streamable HTTP, concurrent sessions for a fixed time (%d rounds × %.1f s per level)\n\n", r.Settings.HTTPRounds, r.Settings.HTTPDuration.Seconds())
+		fmt.Fprintf(w, "Ours calls, in turn: %s. Baseline calls echo.\n\n", strings.Join(r.HTTPTools, ", "))
+		fmt.Fprintf(w, "| server | sessions | calls/s | p50 (ms) | p99 (ms) | errors | server CPU µs/call | sandbox CPU µs/call | client CPU µs/call | server peak RSS (MiB) | other CPU (cores) |\n")
+		fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")
+		row := func(name string, l httpLevel) {
+			sbx := "–"
+			if l.SandboxCPUusPerCall != nil {
+				sbx = sp(*l.SandboxCPUusPerCall, 0)
+			}
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %s | %s | %s | %.1f | %s |\n", name, l.Sessions, sp(l.CallsPerSec, 0), sp(l.P50ms, 2), sp(l.P99ms, 2), l.Errors,
+				sp(l.ServerCPUusPerCall, 0), sbx, sp(l.ClientCPUusPerCall, 0), l.ServerPeakRSSMiB, sp(l.OtherCores, 2))
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %s | %s | %s | %.1f | %s |\n", name, l.Sessions, sp(l.CallsPerSec, 0), sp(l.P50ms, 2), sp(l.P99ms, 2), l.Errors,
-			sp(l.ServerCPUusPerCall, 0), sbx, sp(l.ClientCPUusPerCall, 0), l.ServerPeakRSSMiB, sp(l.OtherCores, 2))
-	}
-	for _, l := range r.HTTP {
-		row("ours", l)
-	}
-	for _, l := range r.BaselineHTTP {
-		row("baseline", l)
-	}
-	fmt.Fprintf(w, "\nGoal at 100 sessions: %s\n", goalCell("HTTP, 100 sessions"))
-	for _, l := range append(append([]httpLevel(nil), r.HTTP...), r.BaselineHTTP...) {
-		if l.FirstError != "" {
-			fmt.Fprintf(w, "\nFirst error at %d sessions: %s\n", l.Sessions, l.FirstError)
+		for _, l := range r.HTTP {
+			row("ours", l)
 		}
+		for _, l := range r.BaselineHTTP {
+			row("baseline", l)
+		}
+		fmt.Fprintf(w, "\nGoal at 100 sessions: %s\n", goalCell("HTTP, 100 sessions"))
+		for _, l := range append(append([]httpLevel(nil), r.HTTP...), r.BaselineHTTP...) {
+			if l.FirstError != "" {
+				fmt.Fprintf(w, "\nFirst error at %d sessions: %s\n", l.Sessions, l.FirstError)
+			}
+		}
+		fmt.Fprintln(w)
+
 	}
-	fmt.Fprintln(w)
 
 	i, tl := r.Idle, r.ToolsList
-	fmt.Fprintf(w, "### 4. Idle memory and what the model sees\n\n")
-	fmt.Fprintf(w, "| | ours | baseline | goal |\n|---|---|---|---|\n")
-	fmt.Fprintf(w, "| idle RSS after initialize (MiB, %d runs, %.0f ms idle) | %s | %s | ≤ 20 MiB: **%s** |\n", i.Runs, i.SettleMs, sp(i.OursRSSMiB, 1), sp(i.BaselineRSSMiB, 1), mark(gm["idle RSS"].Met))
-	fmt.Fprintf(w, "| tools/list response (bytes) | %d | %d | |\n", tl.OursBytes, tl.BaselineBytes)
-	fmt.Fprintf(w, "| model-visible tokens, all %d tools (name + description + input schema, bytes/4) | %.0f | | |\n", tl.Tools, tl.TotalTokens)
-	fmt.Fprintf(w, "| tokens per tool: mean | %.0f | | %s |\n", tl.MeanTokens, goalCell("tokens per tool (mean)"))
-	fmt.Fprintf(w, "| tokens per tool: max | %.0f (%s) | | %s |\n\n", tl.MaxTokens, tl.MaxTool, goalCell("tokens per tool (each)"))
-	fmt.Fprintf(w, "<details><summary>tokens per tool</summary>\n\n| tool | bytes | tokens |\n|---|---|---|\n")
-	for _, p := range tl.PerTool {
-		fmt.Fprintf(w, "| %s | %d | %.0f |\n", p.Name, p.Bytes, p.Tokens)
+	if i.Runs > 0 || tl.Tools > 0 {
+		fmt.Fprintf(w, "### 4. Idle memory and what the model sees\n\n")
+		fmt.Fprintf(w, "| | ours | baseline | goal |\n|---|---|---|---|\n")
 	}
-	fmt.Fprintf(w, "\n</details>\n\n")
+	if i.Runs > 0 {
+		fmt.Fprintf(w, "| idle RSS after initialize (MiB, %d runs, %.0f ms idle) | %s | %s | %s |\n", i.Runs, i.SettleMs, sp(i.OursRSSMiB, 1), sp(i.BaselineRSSMiB, 1), goalCell("idle RSS"))
+	}
+	if tl.Tools > 0 {
+		fmt.Fprintf(w, "| tools/list response (bytes) | %d | %d | |\n", tl.OursBytes, tl.BaselineBytes)
+		fmt.Fprintf(w, "| model-visible tokens, all %d tools (name + description + input schema, bytes/4) | %.0f | | |\n", tl.Tools, tl.TotalTokens)
+		fmt.Fprintf(w, "| tokens per tool: mean | %.0f | | %s |\n", tl.MeanTokens, goalCell("tokens per tool (mean)"))
+		fmt.Fprintf(w, "| tokens per tool: max | %.0f (%s) | | %s |\n\n", tl.MaxTokens, tl.MaxTool, goalCell("tokens per tool (each)"))
+		fmt.Fprintf(w, "<details><summary>tokens per tool</summary>\n\n| tool | bytes | tokens |\n|---|---|---|\n")
+		for _, p := range tl.PerTool {
+			fmt.Fprintf(w, "| %s | %d | %.0f |\n", p.Name, p.Bytes, p.Tokens)
+		}
+		fmt.Fprintf(w, "\n</details>\n")
+	}
+	if i.Runs > 0 || tl.Tools > 0 {
+		fmt.Fprintln(w)
+	}
 
 	fmt.Fprintf(w, "### Goals\n\n| goal | target | measured | |\n|---|---|---|---|\n")
 	for _, g := range r.Goals {

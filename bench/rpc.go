@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -172,19 +174,29 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// httpSession is one MCP session over streamable HTTP.
+// httpSession is one MCP session over streamable HTTP, on its own keep-alive connection.
+// Requests are written as bytes and responses read with http.ReadResponse: no Transport, so no
+// connection pool, no per-connection read and write goroutines and their hand-offs. On a 2-core
+// machine every microsecond the load generator spends is taken from the server under test.
 type httpSession struct {
-	client *http.Client
-	url    string
-	id     string
-	next   int64
-	buf    []byte
+	host, path string
+	conn       net.Conn
+	br         *bufio.Reader
+	id         string
+	next       int64
+	req        []byte
+	msg        []byte
+	body       bytes.Buffer
 }
 
 // openHTTPSession initializes a session and sends notifications/initialized.
-func openHTTPSession(client *http.Client, url string) (*httpSession, error) {
-	s := &httpSession{client: client, url: url}
-	body, hdr, err := s.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":` + initializeParams + `}`)
+func openHTTPSession(mcpURL string) (*httpSession, error) {
+	u, err := url.Parse(mcpURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &httpSession{host: u.Host, path: u.Path}
+	body, hdr, err := s.post([]byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":` + initializeParams + `}`))
 	if err != nil {
 		return nil, fmt.Errorf("initialize: %w", err)
 	}
@@ -195,52 +207,82 @@ func openHTTPSession(client *http.Client, url string) (*httpSession, error) {
 	if s.id == "" {
 		return nil, errors.New("initialize: no Mcp-Session-Id header in the response")
 	}
-	if _, _, err := s.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
+	if _, _, err := s.post([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)); err != nil {
 		return nil, fmt.Errorf("notifications/initialized: %w", err)
 	}
 	return s, nil
 }
 
-// callTool calls a tool and returns the response body (a JSON-RPC response).
+// callTool calls a tool and returns the response body (a JSON-RPC response), valid until the
+// session's next request.
 func (s *httpSession) callTool(name, args string) ([]byte, error) {
 	s.next++
-	s.buf = fmt.Appendf(s.buf[:0], `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, s.next, name, args)
-	body, _, err := s.post(string(s.buf))
+	s.msg = fmt.Appendf(s.msg[:0], `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, s.next, name, args)
+	body, _, err := s.post(s.msg)
 	return body, err
 }
 
 // post sends one JSON-RPC message and returns the JSON-RPC response in the body, which is
 // either application/json or an SSE stream whose last data event is the response.
-func (s *httpSession) post(msg string) ([]byte, http.Header, error) {
-	req, err := http.NewRequest(http.MethodPost, s.url, strings.NewReader(msg))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if s.id != "" {
-		req.Header.Set("Mcp-Session-Id", s.id)
-		req.Header.Set("MCP-Protocol-Version", protocolVersion)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+func (s *httpSession) post(msg []byte) ([]byte, http.Header, error) {
+	status, hdr, body, err := s.roundTrip(http.MethodPost, msg)
 	if err != nil {
 		return nil, nil, err
 	}
 	switch {
-	case resp.StatusCode == http.StatusAccepted:
-		return nil, resp.Header, nil
-	case resp.StatusCode != http.StatusOK:
-		return nil, nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(bytes.TrimSpace(body)), 200))
+	case status == http.StatusAccepted:
+		return nil, hdr, nil
+	case status != http.StatusOK:
+		return nil, nil, fmt.Errorf("HTTP %d: %s", status, truncate(string(bytes.TrimSpace(body)), 200))
 	}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if strings.HasPrefix(hdr.Get("Content-Type"), "text/event-stream") {
 		body = lastSSEData(body)
 	}
-	return body, resp.Header, nil
+	return body, hdr, nil
+}
+
+// roundTrip writes one HTTP/1.1 request on the session's connection (dialling it if needed)
+// and reads the whole response.
+func (s *httpSession) roundTrip(method string, body []byte) (int, http.Header, []byte, error) {
+	if s.conn == nil {
+		c, err := net.DialTimeout("tcp", s.host, 10*time.Second)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		s.conn, s.br = c, bufio.NewReaderSize(c, 32<<10)
+	}
+	s.req = fmt.Appendf(s.req[:0], "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n", method, s.path, s.host, len(body))
+	if s.id != "" {
+		s.req = fmt.Appendf(s.req, "Mcp-Session-Id: %s\r\nMCP-Protocol-Version: %s\r\n", s.id, protocolVersion)
+	}
+	s.req = append(append(s.req, "\r\n"...), body...)
+	s.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := s.conn.Write(s.req); err != nil {
+		s.drop()
+		return 0, nil, nil, err
+	}
+	resp, err := http.ReadResponse(s.br, nil)
+	if err != nil {
+		s.drop()
+		return 0, nil, nil, err
+	}
+	s.body.Reset()
+	_, err = s.body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		s.drop()
+	}
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return resp.StatusCode, resp.Header, s.body.Bytes(), nil
+}
+
+func (s *httpSession) drop() {
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
 }
 
 // lastSSEData returns the data of the last event in an SSE stream.
@@ -254,16 +296,10 @@ func lastSSEData(stream []byte) []byte {
 	return last
 }
 
-// close ends the session with DELETE.
+// close ends the session with DELETE and closes the connection.
 func (s *httpSession) close() {
-	req, err := http.NewRequest(http.MethodDelete, s.url, nil)
-	if err != nil {
-		return
+	if s.id != "" {
+		s.roundTrip(http.MethodDelete, nil)
 	}
-	req.Header.Set("Mcp-Session-Id", s.id)
-	req.Header.Set("MCP-Protocol-Version", protocolVersion)
-	if resp, err := s.client.Do(req); err == nil {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	s.drop()
 }
