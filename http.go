@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
@@ -340,7 +341,9 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 				httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", g.limits.maxBody))
 				return
 			}
+			body = stampNotificationVersion(r.Header.Get("Mcp-Protocol-Version"), body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
 		}
 		if session == "" && startsSession(r.Method, body) {
 			res, ok := g.reserveSession()
@@ -354,6 +357,43 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// stampNotificationVersion works around mcp-go v1.2.1, which answers 400 to a 2026-07-28
+// notification (notifications/cancelled above all) whose params lack the protocol version in
+// _meta: the spec asks that of requests only, and the official Go SDK sends none, then
+// shuts its client down on the 400. The version is taken from the Mcp-Protocol-Version header
+// the notification came with. Anything else passes unchanged.
+func stampNotificationVersion(version string, body []byte) []byte {
+	if version < mcp.ProtocolVersion20260728 || !bytes.Contains(body, []byte(`"notifications/`)) {
+		return body
+	}
+	var msg map[string]json.RawMessage
+	if json.Unmarshal(body, &msg) != nil || msg["id"] != nil || msg["method"] == nil {
+		return body
+	}
+	var params map[string]json.RawMessage
+	if p := msg["params"]; p != nil && json.Unmarshal(p, &params) != nil {
+		return body
+	}
+	if params == nil {
+		params = map[string]json.RawMessage{}
+	}
+	meta := map[string]json.RawMessage{}
+	if m := params["_meta"]; m != nil && json.Unmarshal(m, &meta) != nil {
+		return body
+	}
+	if _, ok := meta[mcp.MetaKeyProtocolVersion]; ok {
+		return body
+	}
+	meta[mcp.MetaKeyProtocolVersion], _ = json.Marshal(version)
+	params["_meta"], _ = json.Marshal(meta)
+	msg["params"], _ = json.Marshal(params)
+	out, err := json.Marshal(msg)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // queryHasCredentials reads every name in the raw query the way some server or proxy might:

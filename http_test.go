@@ -1330,3 +1330,19 @@ func TestHTTP_LimitsAndTimeouts(t *testing.T) {
 	assert.Positive(t, hs.IdleTimeout)
 	assert.Positive(t, hs.MaxHeaderBytes)
 }
+
+func TestHTTP_StampNotificationVersion(t *testing.T) {
+	t.Parallel()
+	const v = "2026-07-28"
+	cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}}`
+	got := stampNotificationVersion(v, []byte(cancel))
+	assert.JSONEq(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, string(got))
+	for _, unchanged := range []struct{ version, body string }{
+		{"2025-11-25", cancel}, // the legacy era needs nothing
+		{v, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`},                                                              // a request: left to mcp-go's checks
+		{v, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"x"}}}`}, // already says
+		{v, `not json "notifications/`},
+	} {
+		assert.Equal(t, unchanged.body, string(stampNotificationVersion(unchanged.version, []byte(unchanged.body))))
+	}
+}

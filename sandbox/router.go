@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -180,6 +181,12 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.write(w)
 		return
+	}
+	if f.Delay > 0 && r.Body != nil {
+		// net/http notices a client that went away only once the body is read: read it
+		// first, so a delayed POST ends with its client instead of sleeping on.
+		body, _ := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	if !sleepCtx(r.Context(), f.Delay) {
 		return

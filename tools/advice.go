@@ -44,7 +44,8 @@ func describeFailure(op schemas.Operation, err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("%s: Exoscale did not answer in time. %s", op.Name, unknownOutcomeAdvice(op))
 	default:
-		return fmt.Sprintf("%s: could not reach Exoscale: %v. %s", op.Name, err, unknownOutcomeAdvice(op))
+		// apiclient's message says whether the request was sent.
+		return fmt.Sprintf("%s: the call to Exoscale failed: %v. %s", op.Name, err, unknownOutcomeAdvice(op))
 	}
 }
 
@@ -80,7 +81,7 @@ func adviceFor(op schemas.Operation, e *apiclient.Error) string {
 		if e.RetryAfter > 0 {
 			wait = e.RetryAfter.String()
 		}
-		if op.Idempotent() {
+		if op.Method == http.MethodGet || op.Method == http.MethodPut { // what apiclient retries
 			return "Rate limited by Exoscale after retries; wait " + wait + " and call again."
 		}
 		return "Rate limited by Exoscale; wait " + wait + ". " + unknownOutcomeAdvice(op)
