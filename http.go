@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -197,7 +198,7 @@ func newHTTPServer(b *backend, f httpFlags, token string) (*http.Server, func(co
 		credsFromHeaders: f.credsFromHeaders,
 		// Stateful, and ours to ask: a session ended by DELETE is gone (404 afterwards), for
 		// every method; mcp-go itself would let a GET open a stream on any id.
-		sessions:   &server.InsecureStatefulSessionIdManager{},
+		sessions:   &sessionIDs{},
 		overall:    newBucket(f.limits.rate, f.limits.burst),
 		buckets:    map[string]*bucket{},
 		maxBuckets: max(2*f.limits.maxSessions, 1024),
@@ -268,7 +269,7 @@ type gate struct {
 	token            [32]byte // SHA-256 of the bearer token: compared in constant time, length included
 	allowedOrigins   []string
 	credsFromHeaders bool
-	sessions         server.SessionIdManager
+	sessions         *sessionIDs
 	overall          *bucket
 	log              *slog.Logger
 	inflight         atomic.Int64 // requests other than listening streams (GET), for shutdown
@@ -357,6 +358,41 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// sessionIDs mints and checks MCP session ids. Unlike mcp-go's
+// InsecureStatefulSessionIdManager it keeps no tombstone of ended sessions, a map that only
+// grows: an id it does not hold, ended or never issued, is an error, which the gate answers
+// with 404.
+type sessionIDs struct{ live sync.Map }
+
+var errUnknownSession = errors.New("unknown session")
+
+// Generate issues a new random session id.
+func (m *sessionIDs) Generate() string {
+	id := "mcp-session-" + uuid.NewString()
+	m.live.Store(id, struct{}{})
+	return id
+}
+
+// Validate reports an error for an id that is not live.
+func (m *sessionIDs) Validate(id string) (isTerminated bool, err error) {
+	if _, ok := m.live.Load(id); !ok {
+		return false, errUnknownSession
+	}
+	return false, nil
+}
+
+// Terminate forgets the id (DELETE, or the idle sweeper).
+func (m *sessionIDs) Terminate(id string) (isNotAllowed bool, err error) {
+	m.live.Delete(id)
+	return false, nil
+}
+
+func (m *sessionIDs) count() int {
+	n := 0
+	m.live.Range(func(any, any) bool { n++; return true })
+	return n
 }
 
 // stampNotificationVersion works around mcp-go v1.2.1, which answers 400 to a 2026-07-28

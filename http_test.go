@@ -1346,3 +1346,27 @@ func TestHTTP_StampNotificationVersion(t *testing.T) {
 		assert.Equal(t, unchanged.body, string(stampNotificationVersion(unchanged.version, []byte(unchanged.body))))
 	}
 }
+
+// TestHTTP_SessionIDsForgetEndedSessions: ended sessions leave nothing behind (mcp-go's own
+// manager keeps a tombstone per session forever), and stay unknown.
+func TestHTTP_SessionIDsForgetEndedSessions(t *testing.T) {
+	t.Parallel()
+	m := &sessionIDs{}
+	var ids []string
+	for range 100 {
+		ids = append(ids, m.Generate())
+	}
+	assert.Equal(t, 100, m.count())
+	for _, id := range ids {
+		terminated, err := m.Validate(id)
+		require.NoError(t, err)
+		assert.False(t, terminated)
+		_, err = m.Terminate(id)
+		require.NoError(t, err)
+		_, err = m.Validate(id)
+		assert.Error(t, err)
+	}
+	assert.Zero(t, m.count())
+	_, err := m.Validate("mcp-session-" + ids[0][len("mcp-session-"):])
+	assert.Error(t, err)
+}
