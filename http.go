@@ -315,7 +315,10 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 		}
 		session := r.Header.Get("Mcp-Session-Id")
 		if session != "" {
-			if terminated, err := g.sessions.Validate(session); err != nil || terminated {
+			// In multi-tenant mode a session is its tenant's: another credential gets the same
+			// answer as an unknown id.
+			if terminated, err := g.sessions.Validate(session); err != nil || terminated ||
+				(g.credsFromHeaders && !g.sessions.ownedBy(session, credentialTag(r))) {
 				httpError(w, http.StatusNotFound, "no such session: it ended or never existed; start a new one (initialize)")
 				return
 			}
@@ -355,6 +358,10 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 			}
 			defer res.release()
 			r = r.WithContext(context.WithValue(r.Context(), reservationKey{}, res))
+			if g.credsFromHeaders {
+				tag := credentialTag(r)
+				w = &claimingWriter{ResponseWriter: w, claim: func(id string) { g.sessions.claim(id, tag) }}
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -371,8 +378,19 @@ var errUnknownSession = errors.New("unknown session")
 // Generate issues a new random session id.
 func (m *sessionIDs) Generate() string {
 	id := "mcp-session-" + uuid.NewString()
-	m.live.Store(id, struct{}{})
+	m.live.Store(id, "")
 	return id
+}
+
+// claim records the credential that started a session (multi-tenant mode), once.
+func (m *sessionIDs) claim(id, owner string) {
+	m.live.CompareAndSwap(id, "", owner)
+}
+
+// ownedBy reports whether a live session belongs to owner.
+func (m *sessionIDs) ownedBy(id, owner string) bool {
+	v, ok := m.live.Load(id)
+	return ok && v == owner
 }
 
 // Validate reports an error for an id that is not live.
@@ -536,12 +554,50 @@ func (g *gate) rateKey(r *http.Request, session string) string {
 	case session != "":
 		return "session " + session
 	case g.credsFromHeaders:
-		// Key and secret together: a wrong secret for someone's key spends its own budget.
-		sum := sha256.Sum256([]byte(r.Header.Get("X-Exoscale-Api-Key") + "\x00" + r.Header.Get("X-Exoscale-Api-Secret")))
-		return "credential " + hex.EncodeToString(sum[:])
+		return "credential " + credentialTag(r)
 	}
 	return ""
 }
+
+// credentialTag names the caller's credential in multi-tenant mode: key and secret together,
+// hashed, so a wrong secret for someone's key is someone else.
+func credentialTag(r *http.Request) string {
+	sum := sha256.Sum256([]byte(r.Header.Get("X-Exoscale-Api-Key") + "\x00" + r.Header.Get("X-Exoscale-Api-Secret")))
+	return hex.EncodeToString(sum[:])
+}
+
+// claimingWriter records who owns the session an initialize response mints.
+type claimingWriter struct {
+	http.ResponseWriter
+	claim   func(id string)
+	claimed bool
+}
+
+func (c *claimingWriter) WriteHeader(status int) {
+	if !c.claimed {
+		c.claimed = true
+		if id := c.Header().Get("Mcp-Session-Id"); id != "" {
+			c.claim(id)
+		}
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *claimingWriter) Write(b []byte) (int, error) {
+	if !c.claimed {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+// Flush keeps SSE streaming working through the wrapper.
+func (c *claimingWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (c *claimingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // allow spends one token from the overall bucket and from key's. When it cannot, it says how
 // long until it could.

@@ -1370,3 +1370,32 @@ func TestHTTP_SessionIDsForgetEndedSessions(t *testing.T) {
 	_, err := m.Validate("mcp-session-" + ids[0][len("mcp-session-"):])
 	assert.Error(t, err)
 }
+
+// TestHTTP_MultiTenantSessionsBelongToTheirTenant: another credential presenting a tenant's
+// session id is answered as if the session did not exist, and cannot end it.
+func TestHTTP_MultiTenantSessionsBelongToTheirTenant(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	a := mintHeaderTenant(t, env, "tenant-a", sandbox.AdminRoleID)
+	b := mintHeaderTenant(t, env, "tenant-b", sandbox.AdminRoleID)
+	url, _ := env.startHTTPServer(t, nil, "--credentials-from-headers")
+
+	init := rawPost(t, url, a.headers(), rawInitializeBody(0))
+	require.Equal(t, http.StatusOK, init.status, init.body)
+	id := init.header.Get("Mcp-Session-Id")
+	require.NotEmpty(t, id)
+	with := func(tn headerTenant) map[string]string {
+		h := tn.headers()
+		h["Mcp-Session-Id"] = id
+		h["Mcp-Protocol-Version"] = sessionProtocol
+		return h
+	}
+	assert.Equal(t, http.StatusNotFound, rawPost(t, url, with(b), rawToolsCallBody(0)).status)
+	assert.Equal(t, http.StatusNotFound, rawSend(t, http.MethodDelete, url, with(b), nil).status)
+	wrongSecret := a
+	wrongSecret.creds.Secret = b.creds.Secret
+	assert.Equal(t, http.StatusNotFound, rawPost(t, url, with(wrongSecret), rawToolsCallBody(0)).status)
+	// The owner's session still works.
+	w := rawPost(t, url, with(a), rawToolsCallBody(0))
+	assert.Equal(t, http.StatusOK, w.status, w.body)
+}
