@@ -22,15 +22,14 @@ import (
 // call is one tool call on its way through the handler: what the audit log and the debug log
 // say about it.
 type call struct {
-	op       schemas.Operation
-	args     map[string]any
-	outcome  string // ok, error, refused, invalid, dry-run, declined, confirming
-	status   int    // upstream HTTP status, 0 when nothing was sent
-	ids      []string
-	started  time.Time
-	session  string
-	tenant   string
-	upstream bool // whether a request was sent
+	op      schemas.Operation
+	args    map[string]any
+	outcome string // ok, error, refused, invalid, dry-run, declined, confirming
+	status  int    // upstream HTTP status, 0 when nothing was sent
+	ids     []string
+	started time.Time
+	session string
+	tenant  string
 }
 
 func (c *call) touch(ids ...string) {
@@ -100,7 +99,6 @@ func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *
 		return res
 	}
 
-	c.upstream = true
 	resp, err := h.client.Do(ctx, r)
 	if err != nil {
 		c.outcome = "error"
