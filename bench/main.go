@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -101,6 +102,7 @@ func main() {
 		pprofDir  = flag.String("pprof", "", "also profile the server and the sandbox into this directory")
 		overlay   = flag.String("overlay", "", "build our server with go build -overlay FILE (to measure a candidate fix without committing it)")
 		serverEnv = flag.String("server-env", "", "comma-separated NAME=VALUE added to our server's environment (e.g. GOMAXPROCS=1, for experiments)")
+		levels    = flag.String("sessions", "", "comma-separated HTTP session counts (default 1,10,100)")
 		only      = flag.String("only", "", "comma-separated phases to run (tools,cold,idle,stdio,http); default all, and only a full run is a report")
 		render    = flag.String("render", "", "print the table of a JSON report written by -out, without measuring")
 		sandboxed = flag.Bool("serve-sandbox", false, "internal: serve the sandbox (used by the benchmark itself)")
@@ -131,6 +133,17 @@ func main() {
 		cfg = quickSettings()
 	}
 	cfg.Only = splitComma(*only)
+	if *levels != "" {
+		cfg.HTTPLevels = nil
+		for _, l := range splitComma(*levels) {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 1 {
+				fmt.Fprintf(os.Stderr, "bench: -sessions: %q is not a session count\n", l)
+				os.Exit(2)
+			}
+			cfg.HTTPLevels = append(cfg.HTTPLevels, n)
+		}
+	}
 	cfg.ServerEnv = splitComma(*serverEnv)
 	rep, err := run(cfg, *pprofDir, *overlay)
 	if err != nil {
