@@ -7,9 +7,13 @@
 //	go run ./bench -json            one JSON object on stdout instead of the table
 //	go run ./bench -out r.json      also write the JSON object to a file
 //	go run ./bench -render r.json   print the table of a saved run
-//	go run ./bench -overlay o.json  build our server with go build -overlay (try a fix unmerged)
-//	go run ./bench -pprof DIR       also profile the server (CPU per stdio call, CPU at 100
-//	                                HTTP sessions, idle heap) and the sandbox, into DIR
+//	go run ./bench -pprof DIR       also profile the server (CPU per stdio call, CPU and
+//	                                allocations at 100 HTTP sessions, idle heap) and the
+//	                                sandbox and this client, into DIR
+//
+// For trying a fix: -only stdio,http runs only some phases, -sessions 100 only some HTTP levels,
+// -overlay o.json builds our server with go build -overlay (a candidate change, unmerged) and
+// -server-env GOGC=200 adds to its environment.
 //
 // It builds both servers with go build into a temporary directory, starts the sandbox in a
 // separate process (this binary re-executed with -serve-sandbox) and points our server at it

@@ -230,7 +230,13 @@ func profile(cfg settings, outDir, tmp, overlay string, ours server, sb *sandbox
 	summarize("ours, idle heap in use", heap, bin, "-sample_index=inuse_space")
 	if b, err := os.ReadFile(stats); err == nil {
 		if i := strings.Index(string(b), "# runtime.MemStats"); i >= 0 {
-			out = append(out, profileSummary{Name: "ours, idle runtime.MemStats", File: stats, Top: strings.TrimSpace(string(b[i:]))})
+			var keep []string
+			for line := range strings.Lines(string(b[i:])) {
+				if !strings.HasPrefix(line, "# PauseNs") && !strings.HasPrefix(line, "# PauseEnd") {
+					keep = append(keep, line)
+				}
+			}
+			out = append(out, profileSummary{Name: "ours, idle runtime.MemStats", File: stats, Top: strings.TrimSpace(strings.Join(keep, ""))})
 		}
 	}
 	return out, nil
