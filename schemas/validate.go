@@ -527,8 +527,10 @@ func schemaPointer(loc string) string {
 	return frag
 }
 
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
 func escapePointer(s string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+	return pointerEscaper.Replace(s)
 }
 
 // indexSchema reads the schema source in order, recording every object's description and

@@ -109,6 +109,14 @@ func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *
 		return errorResult(describeFailure(op, err))
 	}
 	c.status = resp.Status
+	if op.Access == schemas.Read {
+		// The hot path: a read answers with Exoscale's own JSON, compacted, as both text and
+		// structured content, without decoding it into maps and encoding it again.
+		if res := rawObjectResult(resp.Body); res != nil {
+			c.outcome = "ok"
+			return res
+		}
+	}
 	result, err := decodeObject(resp.Body)
 	if err != nil {
 		c.outcome = "error"
@@ -303,6 +311,21 @@ func structuredResult(obj map[string]any, note string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{
 		Content:           []mcp.Content{mcp.NewTextContent(text)},
 		StructuredContent: obj,
+	}
+}
+
+// rawObjectResult is structuredResult for a body that is already a JSON object, or nil when
+// it is not one.
+func rawObjectResult(body []byte) *mcp.CallToolResult {
+	var buf bytes.Buffer
+	buf.Grow(len(body))
+	if err := json.Compact(&buf, body); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' {
+		return nil
+	}
+	compact := buf.Bytes()
+	return &mcp.CallToolResult{
+		Content:           []mcp.Content{mcp.NewTextContent(string(compact))},
+		StructuredContent: json.RawMessage(compact),
 	}
 }
 
