@@ -271,7 +271,7 @@ func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, err
 func newMCPServer(b *backend, opts ...server.ServerOption) *server.MCPServer {
 	opts = append([]server.ServerOption{
 		server.WithToolCapabilities(false),
-		server.WithInstructions(tools.Instructions),
+		server.WithInstructions(b.handler.Instructions()),
 		server.WithRecovery(),
 		server.WithElicitation(),
 	}, opts...)

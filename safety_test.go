@@ -433,3 +433,16 @@ func TestConfirm_ModernProtocol(t *testing.T) {
 		cs.Close()
 	}
 }
+
+func TestInstructions_SayHowSecretsAreDelivered(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	file := env.startStdio(t, nil, nil).session.InitializeResult().Instructions
+	inline := env.startStdio(t, nil, nil, "--secret-delivery", "inline").session.InitializeResult().Instructions
+	assert.Contains(t, file, "written to a file")
+	assert.Contains(t, inline, "in the results")
+	for _, s := range []string{file, inline} {
+		assert.Contains(t, s, "create-iam-role")
+		assert.Contains(t, s, "dry-run")
+	}
+}

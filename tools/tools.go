@@ -20,10 +20,17 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
-// Instructions is the MCP "instructions" text: a short lesson in the workflow the tools serve.
-const Instructions = `Manage Exoscale credentials: IAM API keys, AI API keys, IAM roles and policies.
+// Instructions is the MCP "instructions" text: a short lesson in the workflow the tools serve,
+// true to how this handler delivers secrets.
+func (h *Handler) Instructions() string {
+	secrets := "Secrets (IAM secret, AI key value) are written to a file on the server's machine; results say where, never the secret."
+	if h.secrets.Mode != DeliverFile {
+		secrets = "Secrets (IAM secret, AI key value) are in the results: hand them to the user once and do not repeat them."
+	}
+	return `Manage Exoscale credentials: IAM API keys, AI API keys, IAM roles and policies.
 A restricted key is a role plus a key: create-iam-role with a policy (e.g. default-service-strategy deny and one service of rules), then create-api-key with that role-id. Find ids with the list-* tools first.
-Secrets (IAM secret, AI key value) are written to a file on the server's machine by default; results say where. Deleting a key, replacing a policy and rotating are irreversible. Tools that change something take dry-run to preview the exact request.`
+` + secrets + ` Deleting a key, replacing a policy and rotating are irreversible. Tools that change something take dry-run to preview the exact request.`
+}
 
 // Filter selects which tools are exposed. A tool that is not exposed is neither listed nor
 // callable. Exclude wins over everything.
