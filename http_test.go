@@ -1399,3 +1399,27 @@ func TestHTTP_MultiTenantSessionsBelongToTheirTenant(t *testing.T) {
 	w := rawPost(t, url, with(a), rawToolsCallBody(0))
 	assert.Equal(t, http.StatusOK, w.status, w.body)
 }
+
+// TestHTTP_AbandonedSessionsAreSwept: a session nobody ends is forgotten after the idle TTL,
+// and its place under the session cap comes back.
+func TestHTTP_AbandonedSessionsAreSwept(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	url, _ := env.startHTTPServer(t, nil, "--session-idle-ttl", "300ms", "--max-sessions", "1")
+	init := rawPost(t, url, nil, rawInitializeBody(0))
+	require.Equal(t, http.StatusOK, init.status, init.body)
+	id := init.header.Get("Mcp-Session-Id")
+	require.NotEmpty(t, id)
+	assert.Equal(t, http.StatusServiceUnavailable, rawPost(t, url, nil, rawInitializeBody(0)).status, "the cap of 1 is taken")
+
+	// Probe with new initializes, which do not touch the idle session: one is let in once the
+	// sweeper (every second at the least) has forgotten it.
+	freed := false
+	for i := 0; i < 100 && !freed; i++ {
+		time.Sleep(100 * time.Millisecond)
+		freed = rawPost(t, url, nil, rawInitializeBody(0)).status == http.StatusOK
+	}
+	require.True(t, freed, "the idle session was never swept")
+	hdr := map[string]string{"Mcp-Session-Id": id, "Mcp-Protocol-Version": sessionProtocol}
+	assert.Equal(t, http.StatusNotFound, rawPost(t, url, hdr, rawToolsCallBody(0)).status, "the swept session is gone")
+}
