@@ -71,10 +71,6 @@ type Operation struct {
 	// additionalProperties false, no required secret fields) so that real responses, which may
 	// gain fields, and results whose secret was moved elsewhere still conform.
 	OutputSchema json.RawMessage
-
-	// bodyParams caches BodyParams for catalog entries (cached set): it is asked on every call.
-	bodyParams []string
-	cached     bool
 }
 
 // ReadOnly reports whether the operation leaves everything unchanged: every GET.
@@ -104,14 +100,9 @@ func (o Operation) Destructive() bool {
 // BodyParams returns the input schema's properties that go into the request body, in schema
 // order: every property that is not a path, query or local parameter. Nil when the request has
 // no body.
+//
+// It parses the input schema: callers on a hot path compute it once per operation.
 func (o Operation) BodyParams() []string {
-	if o.cached {
-		return o.bodyParams
-	}
-	return o.computeBodyParams()
-}
-
-func (o Operation) computeBodyParams() []string {
 	nodes, err := indexSchema(o.InputSchema)
 	if err != nil {
 		return nil
@@ -244,7 +235,6 @@ func buildCatalog(entries []Operation, files embed.FS) (*catalog, error) {
 			return nil, fmt.Errorf("schemas: %s output: %w", e.Name, err)
 		}
 		e.InputSchema, e.OutputSchema = in.Bytes(), out.Bytes()
-		e.bodyParams, e.cached = e.computeBodyParams(), true
 		ops = append(ops, e)
 	}
 	slices.SortStableFunc(ops, func(a, b Operation) int {
@@ -296,7 +286,6 @@ func (o Operation) clone() Operation {
 	o.QueryParams = slices.Clone(o.QueryParams)
 	o.LocalParams = slices.Clone(o.LocalParams)
 	o.Secrets = slices.Clone(o.Secrets)
-	o.bodyParams = slices.Clone(o.bodyParams)
 	o.InputSchema = slices.Clone(o.InputSchema)
 	o.OutputSchema = slices.Clone(o.OutputSchema)
 	return o

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -22,14 +23,15 @@ import (
 // call is one tool call on its way through the handler: what the audit log and the debug log
 // say about it.
 type call struct {
-	op      schemas.Operation
-	args    map[string]any
-	outcome string // ok, error, refused, invalid, dry-run, declined, confirming
-	status  int    // upstream HTTP status, 0 when nothing was sent
-	ids     []string
-	started time.Time
-	session string
-	tenant  string
+	op         schemas.Operation
+	bodyParams []string // op.BodyParams(), computed once per tool
+	args       map[string]any
+	outcome    string // ok, error, refused, invalid, dry-run, declined, confirming
+	status     int    // upstream HTTP status, 0 when nothing was sent
+	ids        []string
+	started    time.Time
+	session    string
+	tenant     string
 }
 
 func (c *call) touch(ids ...string) {
@@ -41,8 +43,10 @@ func (c *call) touch(ids ...string) {
 }
 
 func (h *Handler) handler(op schemas.Operation) server.ToolHandlerFunc {
+	// Parsed on the tool's first call, not at start-up: clients spawn stdio servers often.
+	bodyParams := sync.OnceValue(op.BodyParams)
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		c := &call{op: op, started: time.Now(), session: sessionID(ctx)}
+		c := &call{op: op, bodyParams: bodyParams(), started: time.Now(), session: sessionID(ctx)}
 		if creds, ok := apiclient.CredentialsFrom(ctx); ok {
 			c.tenant = creds.Key
 		}
@@ -74,7 +78,7 @@ func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *
 		return errorResult(err.Error() + "\nNothing was sent to Exoscale; fix the arguments and call again.")
 	}
 	dryRun := args[schemas.ParamDryRun] == true
-	r, err := buildRequest(op, args)
+	r, err := buildRequest(op, c.bodyParams, args)
 	if err != nil {
 		c.outcome = "invalid"
 		return errorResult(fmt.Sprintf("%s: %v; nothing was sent.", op.Name, err))
@@ -156,7 +160,7 @@ func stringArg(args map[string]any, name string) string {
 }
 
 // buildRequest splits validated arguments into the path, the query and the JSON body.
-func buildRequest(op schemas.Operation, args map[string]any) (apiclient.Request, error) {
+func buildRequest(op schemas.Operation, bodyParams []string, args map[string]any) (apiclient.Request, error) {
 	path := op.Path
 	for _, p := range op.PathParams {
 		v := stringArg(args, p)
@@ -172,7 +176,7 @@ func buildRequest(op schemas.Operation, args map[string]any) (apiclient.Request,
 		}
 	}
 	body := map[string]any{}
-	for _, k := range op.BodyParams() {
+	for _, k := range bodyParams {
 		if v, ok := args[k]; ok {
 			body[k] = v
 		}

@@ -141,7 +141,7 @@ func TestBuildRequest_SplitsPathQueryBodyAndDropsLocalArguments(t *testing.T) {
 	for _, c := range cases {
 		op, ok := schemas.Lookup(c.tool)
 		require.True(t, ok)
-		r, err := buildRequest(op, c.args)
+		r, err := buildRequest(op, op.BodyParams(), c.args)
 		require.NoError(t, err)
 		assert.Equal(t, c.path, r.Path, c.tool)
 		assert.Equal(t, c.query, r.Query.Encode(), c.tool)
@@ -240,7 +240,7 @@ func FuzzBuildRequest(f *testing.F) {
 		if schemas.Validate(op, args) != nil {
 			return
 		}
-		r, err := buildRequest(op, args)
+		r, err := buildRequest(op, op.BodyParams(), args)
 		if err != nil {
 			return
 		}
