@@ -105,3 +105,31 @@ func TestRoundTrip_EveryOperationAgainstTheSandbox(t *testing.T) {
 	last := wait("delete-iam-role", do("delete-iam-role", "DELETE", "/iam-role/"+roleID, nil, nil))
 	assert.Equal(t, "success", str(do("get-operation", "GET", "/operation/"+last.ID, nil, nil), "state"))
 }
+
+// TestRoundTrip_PostAfterApplied500IsSentOnce: the create happened, then the answer was a
+// 500. A POST is never resent, so exactly one key exists and one request reached the API.
+func TestRoundTrip_PostAfterApplied500IsSentOnce(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.New()
+	hs := httptest.NewServer(sb)
+	t.Cleanup(hs.Close)
+	key, secret := sb.ServerCredentials()
+	c, err := apiclient.New(apiclient.Config{Endpoint: hs.URL + "/v2", Credentials: apiclient.Credentials{Key: key, Secret: secret},
+		RetryBase: time.Millisecond, RetryMax: time.Millisecond})
+	require.NoError(t, err)
+	before := len(sb.State().APIKeys)
+	sb.Inject(sandbox.Fault{Method: "POST", Path: "/api-key", Status: 500, AfterApply: true})
+	_, err = c.Do(context.Background(), apiclient.Request{Operation: "create-api-key", Method: "POST", Path: "/api-key",
+		Body: []byte(`{"name":"once","role-id":"` + sandbox.RestrictedRoleID + `"}`)})
+	var apiErr *apiclient.Error
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 500, apiErr.Status)
+	assert.Equal(t, 1, sb.Requests("POST", "/api-key"), "sent exactly once")
+	assert.Len(t, sb.State().APIKeys, before+1, "the change was applied")
+
+	// The same fault on a GET is retried, and the retry succeeds.
+	sb.Inject(sandbox.Fault{Method: "GET", Path: "/api-key", Status: 503, RetryAfter: "0"})
+	_, err = c.Do(context.Background(), apiclient.Request{Operation: "list-api-keys", Method: "GET", Path: "/api-key"})
+	require.NoError(t, err)
+	assert.Equal(t, 2, sb.Requests("GET", "/api-key"))
+}
