@@ -134,7 +134,7 @@ func (h *Handler) deliver(ctx context.Context, c *call, result map[string]any) *
 	}
 	out["secret-file"] = path
 	out["usage"] = env.usage(path)
-	return structuredResult(out, fmt.Sprintf("The secret was written to %s (mode 0600); it is not shown here. %s", path, env.usage(path)))
+	return structuredResult(out, fmt.Sprintf("The secret was written to %s (mode 0600); it is not shown here. See usage below.", path))
 }
 
 func inlineNote(c *call) string {
