@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -104,6 +105,12 @@ func TestGuard_SelfLockoutRefused(t *testing.T) {
 		{"update-iam-role-policy", withPolicy(map[string]any{"id": sandbox.AdminRoleID}, denyAll)},
 		{"update-iam-organization-policy", denyIAM},
 		{"update-iam-organization-policy", denyAll},
+		// The same ids in another case name the same objects.
+		{"delete-api-key", map[string]any{"id": "EXO" + strings.ToUpper(env.key[3:])}},
+		{"delete-iam-role", map[string]any{"id": strings.ToUpper(sandbox.AdminRoleID)}},
+		{"update-iam-role-policy", withPolicy(map[string]any{"id": strings.ToUpper(sandbox.AdminRoleID)}, denyAll)},
+		// A rules service that allows nothing denies everything.
+		{"update-iam-organization-policy", map[string]any{"default-service-strategy": "allow", "services": map[string]any{"iam": map[string]any{"type": "rules", "rules": []any{}}}}},
 	}
 	for _, c := range cases {
 		msg := s.fails(t, c.tool, c.args)
@@ -445,4 +452,39 @@ func TestInstructions_SayHowSecretsAreDelivered(t *testing.T) {
 		assert.Contains(t, s, "create-iam-role")
 		assert.Contains(t, s, "dry-run")
 	}
+}
+
+// TestDuplicateCreate_ConcurrentRetriesMintOneKey: a client that fires the same create several
+// times at once (retries while the first is still under way) gets one key, not several.
+func TestDuplicateCreate_ConcurrentRetriesMintOneKey(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	env.sb.Inject(sandbox.Fault{Method: "POST", Path: "/api-key", Delay: 200 * time.Millisecond})
+	s := env.startHTTP(t, nil, nil, nil, "--secret-delivery", "inline")
+	const n = 5
+	var wg sync.WaitGroup
+	results := make([]*sdk.CallToolResult, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.session.CallTool(context.Background(), &sdk.CallToolParams{Name: "create-api-key",
+				Arguments: map[string]any{"name": "burst", "role-id": sandbox.RestrictedRoleID}})
+			if assert.NoError(t, err) {
+				results[i] = res
+			}
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, res := range results {
+		require.NotNil(t, res)
+		if !res.IsError {
+			created++
+		} else {
+			assert.Contains(t, text(res), "already taken")
+		}
+	}
+	assert.Equal(t, 1, created)
+	assert.Equal(t, 1, env.sb.Requests("POST", "/api-key"))
 }

@@ -54,7 +54,7 @@ type PollConfig struct {
 type Config struct {
 	Endpoint    string        // full base URL incl. /v2, e.g. https://api-ch-gva-2.exoscale.com/v2 (required)
 	Credentials Credentials   // default credentials (may be empty when every ctx carries its own)
-	Timeout     time.Duration // per HTTP attempt timeout, body included (default 30s); the caller's ctx bounds the whole call
+	Timeout     time.Duration // bounds one call, retries and backoff included (default 30s); Wait bounds each poll with it
 	UserAgent   string        // default "exoscale-keys-mcp/dev"
 	MaxRetries  int           // for GET/PUT only (default 3; negative = none)
 	RetryBase   time.Duration // backoff base (default 1s)
@@ -329,6 +329,10 @@ func pathByteOK(b byte) bool {
 // sent exactly once: a create that timed out may have happened, and a second one mints a
 // second key.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	// The timeout bounds the whole call, retries and backoff included: a tool call must end
+	// within it, not after four slow attempts.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	name := req.name()
 	retries := 0
 	if req.idempotent() {
@@ -395,6 +399,9 @@ func (c *Client) finalError(req Request, res attemptResult, attempt int) error {
 func (c *Client) ctxError(req Request, res attemptResult, ctxErr error) error {
 	if !req.idempotent() && res.wrote {
 		return fmt.Errorf("%s: %s %s was sent and may have been applied; it is not resent: %w", req.name(), strings.ToUpper(req.Method), oneLine(req.Path, 200), ctxErr)
+	}
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		return redactError(fmt.Errorf("%s: no complete answer within the call's time limit (last attempt: %v): %w", req.name(), res.err, ctxErr), res.secrets...)
 	}
 	return fmt.Errorf("%s: %w", req.name(), ctxErr)
 }

@@ -84,6 +84,9 @@ func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *
 		return errorResult(fmt.Sprintf("%s: %v; nothing was sent.", op.Name, err))
 	}
 
+	if unlock := h.guards.serializeCreate(ctx, c, args); unlock != nil {
+		defer unlock()
+	}
 	if res := h.guards.check(ctx, c, args); res != nil {
 		c.outcome = "refused"
 		return res

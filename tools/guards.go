@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -32,13 +33,50 @@ type guards struct {
 
 	mu    sync.Mutex
 	roles map[[32]byte]string // credential (key and secret) → its key's role id ("" for a key that is not an IAM key)
+
+	namesMu sync.Mutex
+	names   map[string]*nameLock // creates under way, by tenant, tool and name
+}
+
+// nameLock serialises the creates of one name: check and create happen under it.
+type nameLock struct {
+	sync.Mutex
+	users int // under guards.namesMu
+}
+
+// serializeCreate makes two concurrent creates of the same name (a client retrying while the
+// first call is still under way) run one after the other, so the second one's duplicate check
+// sees the first one's object. It returns the unlock, or nil when the call needs none.
+func (g *guards) serializeCreate(ctx context.Context, c *call, args map[string]any) func() {
+	if _, ok := duplicateChecks[c.op.Name]; !ok || args[schemas.ParamAllowDuplicateName] == true {
+		return nil
+	}
+	ck := cacheKey(g.ownCredentials(ctx))
+	key := string(ck[:]) + "\x00" + c.op.Name + "\x00" + stringArg(args, "name")
+	g.namesMu.Lock()
+	l, ok := g.names[key]
+	if !ok {
+		l = &nameLock{}
+		g.names[key] = l
+	}
+	l.users++
+	g.namesMu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		g.namesMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(g.names, key)
+		}
+		g.namesMu.Unlock()
+	}
 }
 
 // maxCachedRoles bounds the own-role cache in multi-tenant mode.
 const maxCachedRoles = 10000
 
 func newGuards(client *apiclient.Client, opts GuardOptions, log *slog.Logger) *guards {
-	return &guards{client: client, opts: opts, log: log, roles: map[[32]byte]string{}}
+	return &guards{client: client, opts: opts, log: log, roles: map[[32]byte]string{}, names: map[string]*nameLock{}}
 }
 
 // ownCredentials are the credentials that sign this call: the tenant's, or the server's own.
@@ -112,7 +150,9 @@ func (g *guards) checkLockout(ctx context.Context, c *call, args map[string]any)
 	}
 	switch c.op.Name {
 	case "delete-api-key":
-		if id == g.ownKey(ctx) {
+		// Ids compare case-insensitively: the API does, so "exo…" or an upper-case uuid names
+		// the same object.
+		if strings.EqualFold(id, g.ownKey(ctx)) {
 			return refuse("the key " + id + " is the one this server signs with")
 		}
 	case "delete-iam-role", "update-iam-role-policy":
@@ -121,9 +161,14 @@ func (g *guards) checkLockout(ctx context.Context, c *call, args map[string]any)
 		}
 		role, err := g.ownRole(ctx)
 		if err != nil {
-			return errorResult(fmt.Sprintf("refused: %s: could not look up the role of the server's own key to protect it (%v). Nothing was sent; try again.", c.op.Name, err))
+			next := "Try again."
+			var apiErr *apiclient.Error
+			if errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden {
+				next = "The key may not read itself (get-api-key): the operator can grant that, or lift the guard with --allow-self-lockout."
+			}
+			return errorResult(fmt.Sprintf("refused: %s: could not look up the role of the server's own key to protect it (%v). Nothing was sent. %s", c.op.Name, err, next))
 		}
-		if role != "" && role == id {
+		if role != "" && strings.EqualFold(role, id) {
 			if c.op.Name == "delete-iam-role" {
 				return refuse("the role " + id + " is the role of the key this server signs with")
 			}
@@ -138,13 +183,28 @@ func (g *guards) checkLockout(ctx context.Context, c *call, args map[string]any)
 }
 
 // deniesIAM reports whether a policy (flat arguments) denies the iam service: an explicit
-// deny, or a deny default without an iam entry. Rules are not evaluated here.
+// deny, rules of which none allows anything (a rules service that matches no rule denies), or
+// a deny default without an iam entry. Rule expressions are not evaluated: a rules entry with
+// an allow rule is given the benefit of the doubt.
 func deniesIAM(policy map[string]any) bool {
 	services, _ := policy["services"].(map[string]any)
-	if iam, ok := services["iam"].(map[string]any); ok {
-		return iam["type"] == "deny"
+	iam, ok := services["iam"].(map[string]any)
+	if !ok {
+		return policy["default-service-strategy"] == "deny"
 	}
-	return policy["default-service-strategy"] == "deny"
+	switch iam["type"] {
+	case "deny":
+		return true
+	case "rules":
+		rules, _ := iam["rules"].([]any)
+		for _, r := range rules {
+			if rule, _ := r.(map[string]any); rule["action"] == "allow" {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // duplicateChecks: for each create, where its objects are listed and what names them.

@@ -164,7 +164,11 @@ func TestDeniesIAM(t *testing.T) {
 		{map[string]any{"default-service-strategy": "deny", "services": map[string]any{}}, true},
 		{map[string]any{"default-service-strategy": "deny", "services": map[string]any{"iam": map[string]any{"type": "allow"}}}, false},
 		{map[string]any{"default-service-strategy": "allow", "services": map[string]any{"iam": map[string]any{"type": "deny"}}}, true},
-		{map[string]any{"default-service-strategy": "deny", "services": map[string]any{"iam": map[string]any{"type": "rules"}}}, false},
+		{map[string]any{"default-service-strategy": "deny", "services": map[string]any{"iam": map[string]any{"type": "rules"}}}, true},
+		{map[string]any{"default-service-strategy": "allow", "services": map[string]any{"iam": map[string]any{"type": "rules", "rules": []any{
+			map[string]any{"action": "deny", "expression": "operation == 'delete-api-key'"}}}}}, true},
+		{map[string]any{"default-service-strategy": "deny", "services": map[string]any{"iam": map[string]any{"type": "rules", "rules": []any{
+			map[string]any{"action": "allow", "expression": "operation in ['list-api-keys']"}}}}}, false},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.want, deniesIAM(c.policy), "%v", c.policy)
