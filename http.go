@@ -307,8 +307,7 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 			httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
-		if g.credsFromHeaders && r.Method == http.MethodPost &&
-			(r.Header.Get("X-Exoscale-Api-Key") == "" || r.Header.Get("X-Exoscale-Api-Secret") == "") {
+		if g.credsFromHeaders && (r.Header.Get("X-Exoscale-Api-Key") == "" || r.Header.Get("X-Exoscale-Api-Secret") == "") {
 			w.Header().Set("WWW-Authenticate", `Exoscale-Api-Key realm="exoscale-keys-mcp"`)
 			httpError(w, http.StatusUnauthorized, "this server signs with each caller's own key: send X-Exoscale-Api-Key and X-Exoscale-Api-Secret")
 			return

@@ -1423,3 +1423,20 @@ func TestHTTP_AbandonedSessionsAreSwept(t *testing.T) {
 	hdr := map[string]string{"Mcp-Session-Id": id, "Mcp-Protocol-Version": sessionProtocol}
 	assert.Equal(t, http.StatusNotFound, rawPost(t, url, hdr, rawToolsCallBody(0)).status, "the swept session is gone")
 }
+
+// TestHTTP_MultiTenantEveryMethodNeedsCredentials: GET and DELETE too, not only POST.
+func TestHTTP_MultiTenantEveryMethodNeedsCredentials(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	url, _ := env.startHTTPServer(t, nil, "--credentials-from-headers")
+	for _, m := range []string{http.MethodGet, http.MethodDelete, http.MethodPost} {
+		var body io.Reader
+		if m == http.MethodPost {
+			body = strings.NewReader(rawInitializeBody(0))
+		}
+		w := rawSend(t, m, url, map[string]string{"Mcp-Protocol-Version": sessionProtocol}, body)
+		assert.Equal(t, http.StatusUnauthorized, w.status, m)
+		assert.NotEmpty(t, w.header.Get("WWW-Authenticate"), m)
+	}
+	assert.Zero(t, env.sb.Requests("", ""), "nothing reached Exoscale")
+}

@@ -176,33 +176,15 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		cfg.Poll = apiclient.PollConfig{First: 20 * time.Millisecond, Interval: 50 * time.Millisecond}
 		log.Info("serving the embedded sandbox: an in-memory Exoscale, no account used; nothing here touches a real organization", "endpoint", base, "key", key)
 	default:
-		res, err := apiclient.Resolve(ctx, apiclient.Settings{Zone: c.zone, Account: c.account, Getenv: getenv})
-		if err != nil && requireCredentials {
+		res, err := apiclient.Resolve(ctx, apiclient.Settings{Zone: c.zone, Account: c.account, Getenv: getenv, EndpointOnly: !requireCredentials})
+		if err != nil {
 			return nil, err
 		}
-		if err != nil {
-			// Multi-tenant: the endpoint alone is needed; credentials come with each request.
-			zone := c.zone
-			if zone == "" {
-				zone = envOr(getenv, "EXOSCALE_ZONE", apiclient.DefaultZone)
-			}
-			endpoint := getenv("EXOSCALE_API_ENDPOINT")
-			if endpoint == "" {
-				if endpoint, err = apiclient.EndpointForZone(zone); err != nil {
-					return nil, err
-				}
-			}
-			cfg.Endpoint = endpoint
-		} else {
-			for _, w := range res.Warnings {
-				log.Warn(w)
-			}
-			cfg.Endpoint = res.Endpoint
-			if requireCredentials {
-				cfg.Credentials = res.Credentials
-				log.Info("credentials", "source", res.Source, "key", res.Credentials.Key, "endpoint", res.Endpoint)
-			}
+		for _, w := range res.Warnings {
+			log.Warn(w)
 		}
+		cfg.Endpoint, cfg.Credentials = res.Endpoint, res.Credentials
+		log.Info("exoscale api", "endpoint", res.Endpoint, "credentials", res.Source, "key", res.Credentials.Key)
 	}
 	if c.pollInterval > 0 {
 		cfg.Poll = apiclient.PollConfig{First: c.pollInterval, Interval: c.pollInterval}

@@ -49,6 +49,9 @@ type Settings struct {
 	// ConfigDirs overrides the search order of exoscale.toml (tests). Default, as the exo CLI:
 	// $XDG_CONFIG_HOME/exoscale (os.UserConfigDir), $HOME/.exoscale, $HOME, ".".
 	ConfigDirs []string
+	// EndpointOnly skips credentials (and so the config file): for a server whose requests each
+	// bring their own. Zone and endpoint come from the settings and the environment.
+	EndpointOnly bool
 }
 
 // Resolved is the endpoint, zone and credentials to use, and where they came from.
@@ -87,6 +90,8 @@ func Resolve(ctx context.Context, s Settings) (*Resolved, error) {
 	var acct *account
 	var looked []string
 	switch {
+	case s.EndpointOnly:
+		r.Source = "none: each request brings its own credentials"
 	case key != "" && secret != "":
 		r.Credentials = Credentials{Key: key, Secret: secret}
 		r.Source = "environment (" + keyVar + ")"

@@ -440,3 +440,27 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestResolve_EndpointOnly: a multi-tenant server resolves the endpoint as usual, with no
+// credentials and without reading (or running anything from) a config file.
+func TestResolve_EndpointOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ConfigFileName),
+		[]byte("[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecretCommand = [\"/nonexistent/never-run\"]\n"), 0o600))
+	r, err := Resolve(context.Background(), Settings{EndpointOnly: true, Zone: "DE-FRA-1",
+		Getenv: envOf(map[string]string{EnvAPIEnvironment: "ppapi"}), ConfigDirs: []string{dir}})
+	require.NoError(t, err)
+	assert.Equal(t, "https://ppapi-de-fra-1.exoscale.com/v2", r.Endpoint)
+	assert.True(t, r.Credentials.IsZero())
+	assert.Empty(t, r.Warnings)
+
+	r, err = Resolve(context.Background(), Settings{EndpointOnly: true,
+		Getenv: envOf(map[string]string{EnvAPIEndpoint: "https://api-ch-gva-2.exoscale.com"}), ConfigDirs: []string{dir}})
+	require.NoError(t, err)
+	assert.Equal(t, "https://api-ch-gva-2.exoscale.com/v2", r.Endpoint, "the path is added as in single-tenant mode")
+
+	_, err = Resolve(context.Background(), Settings{EndpointOnly: true, Zone: "mars-1", Getenv: envOf(nil), ConfigDirs: []string{dir}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ch-gva-2")
+}
