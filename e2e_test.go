@@ -342,3 +342,17 @@ func TestProgress_EachPollOfAnAwaitedOperationIsReported(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitTimeout_AnOperationThatNeverSettlesEndsTheCall: the call ends after --wait-timeout
+// and tells the model to follow up with get-operation rather than repeat the change.
+func TestWaitTimeout_AnOperationThatNeverSettlesEndsTheCall(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, sandbox.WithPendingPolls(1_000_000))
+	s := env.startStdio(t, nil, nil, "--wait-timeout", "300ms")
+	msg := s.fails(t, "update-iam-role", map[string]any{"id": sandbox.RestrictedRoleID, "description": "never settles"})
+	assert.Contains(t, msg, "accepted the request")
+	assert.Contains(t, msg, "Do not repeat the call")
+	assert.Contains(t, msg, "get-operation")
+	assert.Equal(t, 1, env.sb.Requests("PUT", "/iam-role/*"))
+	assert.Greater(t, env.sb.Requests("GET", "/operation/*"), 1, "it polled until the limit")
+}

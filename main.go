@@ -95,6 +95,7 @@ type common struct {
 	exclude          string
 	auditLog         string
 	pollInterval     time.Duration
+	waitTimeout      time.Duration
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -113,6 +114,7 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.only, "tools", "", "comma-separated tools to expose (default all)")
 	fs.StringVar(&c.exclude, "exclude-tools", "", "comma-separated tools to hide (wins over the others)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", 0, "poll asynchronous operations this often (default: Exoscale's cadence, 3 s growing to 60 s)")
+	fs.DurationVar(&c.waitTimeout, "wait-timeout", tools.DefaultWaitTimeout, "longest wait for an asynchronous operation; past it the call ends and points to get-operation")
 	fs.StringVar(&c.auditLog, "audit-log", "", "append one JSON line per changing, refused or dry-run call to this file (0600)")
 }
 
@@ -212,14 +214,15 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		return nil, fmt.Errorf("--confirm-fallback: expected deny or allow, got %q", c.confirmFallback)
 	}
 	h, err := tools.New(tools.Options{
-		Client:    client,
-		Logger:    log,
-		Filter:    tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)},
-		Secrets:   delivery,
-		Guards:    tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout},
-		Confirm:   tools.ConfirmOptions{Mode: tools.ConfirmMode(c.confirm), AllowWithoutElicitation: c.confirmFallback == "allow"},
-		Audit:     audit,
-		Transport: transport,
+		Client:      client,
+		Logger:      log,
+		Filter:      tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)},
+		Secrets:     delivery,
+		Guards:      tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout},
+		Confirm:     tools.ConfirmOptions{Mode: tools.ConfirmMode(c.confirm), AllowWithoutElicitation: c.confirmFallback == "allow"},
+		Audit:       audit,
+		Transport:   transport,
+		WaitTimeout: c.waitTimeout,
 	})
 	if err != nil {
 		closeAll()

@@ -22,8 +22,9 @@ var listTool = map[string]string{
 }
 
 // describeFailure renders a failed call as what happened and what to do next. The texts come
-// from apiclient errors, which never carry secrets.
-func describeFailure(op schemas.Operation, err error) string {
+// from apiclient errors, which never carry secrets. tenant: the call was signed with the
+// caller's own credentials (multi-tenant HTTP), not the server's.
+func describeFailure(op schemas.Operation, err error, tenant bool) string {
 	var (
 		apiErr  *apiclient.Error
 		opErr   *apiclient.OperationError
@@ -38,7 +39,7 @@ func describeFailure(op schemas.Operation, err error) string {
 		return fmt.Sprintf("%s: Exoscale accepted the request (operation %s) but waiting for its outcome failed: %v. Do not repeat the call: check with get-operation id %s.",
 			op.Name, waitErr.op.ID, waitErr.err, waitErr.op.ID)
 	case errors.As(err, &apiErr):
-		return apiErr.Error() + ". " + adviceFor(op, apiErr)
+		return apiErr.Error() + ". " + adviceFor(op, apiErr, tenant)
 	case errors.Is(err, context.Canceled):
 		return fmt.Sprintf("%s: cancelled. %s", op.Name, unknownOutcomeAdvice(op))
 	case errors.Is(err, context.DeadlineExceeded):
@@ -61,17 +62,23 @@ func reasonSuffix(o *apiclient.Operation) string {
 }
 
 // adviceFor says what to do after an API error answer.
-func adviceFor(op schemas.Operation, e *apiclient.Error) string {
+func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool) string {
 	text := strings.ToLower(e.Message + " " + e.Title + " " + e.Detail)
+	key, fixCreds, fixRole := "the server's key", "the operator must check the key and secret the server runs with",
+		"The operator can grant it in the key's IAM role (get-iam-role, then update-iam-role-policy) or run the server with another key."
+	if tenant {
+		key, fixCreds, fixRole = "your key (X-Exoscale-Api-Key)", "check the X-Exoscale-Api-Key and X-Exoscale-Api-Secret your client sends",
+			"Grant it in your key's IAM role (get-iam-role, then update-iam-role-policy) or send another key."
+	}
 	switch {
 	case e.Status == http.StatusBadRequest:
 		return "Exoscale rejected the arguments; nothing changed. Fix them and call again."
 	case e.Status == http.StatusUnauthorized || strings.Contains(text, "signature"):
-		return "The server's own Exoscale credentials were refused (unknown key, revoked, or clock skew). Retrying will not help: the operator must check the key and secret the server runs with."
+		return "The Exoscale credentials were refused (unknown key, revoked, or clock skew). Retrying will not help: " + fixCreds + "."
 	case e.Status == http.StatusForbidden && strings.Contains(text, "organization policy"):
-		return "Forbidden by the organization policy: the server's key may not call " + op.Name + ". get-iam-organization-policy shows the policy; an organization owner must allow it."
+		return "Forbidden by the organization policy: " + key + " may not call " + op.Name + ". get-iam-organization-policy shows the policy; an organization owner must allow it."
 	case e.Status == http.StatusForbidden:
-		return "Forbidden by role policy: the server's key lacks permission for " + op.Name + ". The operator can grant it in the key's IAM role (get-iam-role, then update-iam-role-policy) or run the server with another key."
+		return "Forbidden by role policy: " + key + " lacks permission for " + op.Name + ". " + fixRole
 	case e.Status == http.StatusNotFound:
 		return "Not found: check the id; " + listTool[op.Toolset] + "."
 	case e.Status == http.StatusConflict:
@@ -84,7 +91,8 @@ func adviceFor(op schemas.Operation, e *apiclient.Error) string {
 		if op.Method == http.MethodGet || op.Method == http.MethodPut { // what apiclient retries
 			return "Rate limited by Exoscale after retries; wait " + wait + " and call again."
 		}
-		return "Rate limited by Exoscale; wait " + wait + ". " + unknownOutcomeAdvice(op)
+		// A 429 is answered before the request is processed: nothing happened.
+		return "Rate limited by Exoscale; nothing was done. Wait " + wait + " and call again."
 	case e.Status >= 500:
 		return "Exoscale failed. " + unknownOutcomeAdvice(op)
 	default:

@@ -113,7 +113,7 @@ func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *
 		if errors.As(err, &apiErr) {
 			c.status = apiErr.Status
 		}
-		return errorResult(describeFailure(op, err))
+		return errorResult(describeFailure(op, err, c.tenant != ""))
 	}
 	c.status = resp.Status
 	if op.Access == schemas.Read {
@@ -134,7 +134,7 @@ func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *
 		result, err = h.await(ctx, c, req, result)
 		if err != nil {
 			c.outcome = "error"
-			return errorResult(describeFailure(op, err))
+			return errorResult(describeFailure(op, err, c.tenant != ""))
 		}
 	}
 	touchResult(c, result)
@@ -243,7 +243,9 @@ func (h *Handler) await(ctx context.Context, c *call, req mcp.CallToolRequest, r
 			"message":       fmt.Sprintf("%s: operation %s is %s (poll %d)", c.op.Name, o.ID, o.State, poll),
 		})
 	}
-	final, err := h.client.Wait(ctx, opObj, progress)
+	wctx, cancel := context.WithTimeout(ctx, h.wait)
+	defer cancel()
+	final, err := h.client.Wait(wctx, opObj, progress)
 	if err != nil {
 		return nil, &waitError{op: opObj, err: err}
 	}

@@ -8,10 +8,12 @@
 package tools
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -110,7 +112,13 @@ type Options struct {
 	Audit *AuditLog
 	// Transport names the transport in audit records ("stdio", "http").
 	Transport string
+	// WaitTimeout bounds the wait for an asynchronous operation (default 2 minutes): past it
+	// the call ends, telling the model to follow up with get-operation.
+	WaitTimeout time.Duration
 }
+
+// DefaultWaitTimeout is how long a call waits for its operation by default.
+const DefaultWaitTimeout = 2 * time.Minute
 
 // Handler serves the catalog's operations as MCP tools.
 type Handler struct {
@@ -122,6 +130,7 @@ type Handler struct {
 	confirm   ConfirmOptions
 	audit     *AuditLog
 	transport string
+	wait      time.Duration
 }
 
 // New returns a Handler. It does no I/O: start-up stays fast for clients that spawn stdio
@@ -152,6 +161,7 @@ func New(opts Options) (*Handler, error) {
 		confirm:   opts.Confirm,
 		audit:     opts.Audit,
 		transport: opts.Transport,
+		wait:      cmp.Or(opts.WaitTimeout, DefaultWaitTimeout),
 	}, nil
 }
 
