@@ -250,7 +250,10 @@ func TestConfirm_HumanApprovesOrDeclines(t *testing.T) {
 	yes2 := &elicitingClient{yes: true}
 	s = env.startStdio(t, nil, yes2.options(), "--confirm", "writes", "--secret-delivery", "inline")
 	s.ok(t, "create-iam-role", map[string]any{"name": "asked-first"})
-	assert.Len(t, yes2.asked(), 1)
+	s.ok(t, "create-api-key", map[string]any{"name": "asked-too", "role-id": sandbox.RestrictedRoleID})
+	require.Len(t, yes2.asked(), 2)
+	assert.Contains(t, yes2.asked()[0], "'asked-first'")
+	assert.Contains(t, yes2.asked()[1], "'asked-too' (role '"+sandbox.RestrictedRoleName+"')")
 
 	// A client that cannot elicit: denied by default, allowed when the operator says so.
 	s = env.startStdio(t, nil, nil, "--confirm", "destructive")

@@ -105,21 +105,26 @@ func (h *Handler) confirmMessage(ctx context.Context, c *call, args map[string]a
 	b.WriteString(c.op.Title)
 	switch c.op.Toolset {
 	case "api-keys":
-		if key := h.getObject(ctx, "get-api-key", "/api-key/"+url.PathEscape(id)); key != nil {
-			fmt.Fprintf(&b, " %s '%s'", id, stringArg(key, "name"))
-			if role := h.getObject(ctx, "get-iam-role", "/iam-role/"+url.PathEscape(stringArg(key, "role-id"))); role != nil {
+		// A create names its key and role in the arguments; a delete by the fetched key.
+		name, roleID := stringArg(args, "name"), stringArg(args, "role-id")
+		if id != "" {
+			b.WriteString(" " + id)
+			if key := h.getObject(ctx, "get-api-key", "/api-key/"+url.PathEscape(id)); key != nil {
+				name, roleID = stringArg(key, "name"), stringArg(key, "role-id")
+			}
+		}
+		if name != "" {
+			fmt.Fprintf(&b, " '%s'", name)
+		}
+		if roleID != "" {
+			if role := h.getObject(ctx, "get-iam-role", "/iam-role/"+url.PathEscape(roleID)); role != nil {
 				fmt.Fprintf(&b, " (role '%s')", stringArg(role, "name"))
 			}
-		} else if id != "" {
-			b.WriteString(" " + id)
 		}
 	case "ai-api-keys":
-		h.describeObject(&b, ctx, "get-ai-api-key", "/ai/api-key/", id)
+		h.describeObject(&b, ctx, "get-ai-api-key", "/ai/api-key/", id, args)
 	case "iam-roles":
-		h.describeObject(&b, ctx, "get-iam-role", "/iam-role/", id)
-	}
-	if name := stringArg(args, "name"); name != "" && id == "" {
-		fmt.Fprintf(&b, " '%s'", name)
+		h.describeObject(&b, ctx, "get-iam-role", "/iam-role/", id, args)
 	}
 	b.WriteString("?")
 	if c.op.Destructive() {
@@ -128,8 +133,12 @@ func (h *Handler) confirmMessage(ctx context.Context, c *call, args map[string]a
 	return b.String()
 }
 
-func (h *Handler) describeObject(b *strings.Builder, ctx context.Context, operation, prefix, id string) {
+// describeObject names the object: by its fetched name, or for a create by the name given.
+func (h *Handler) describeObject(b *strings.Builder, ctx context.Context, operation, prefix, id string, args map[string]any) {
 	if id == "" {
+		if name := stringArg(args, "name"); name != "" {
+			fmt.Fprintf(b, " '%s'", name)
+		}
 		return
 	}
 	b.WriteString(" " + id)
