@@ -156,9 +156,21 @@ func (e dotenvFile) content() []byte {
 	var b strings.Builder
 	b.WriteString("# Written by exoscale-keys-mcp. Keep private.\n")
 	for _, kv := range e.vars {
-		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
+		fmt.Fprintf(&b, "%s=%s\n", kv[0], dotenvValue(kv[1]))
 	}
 	return []byte(b.String())
+}
+
+var plainValue = regexp.MustCompile(`^[A-Za-z0-9._~:/+=@%,-]*$`)
+
+// dotenvValue writes a value as is when every reader takes it the same way (keys, secrets and
+// URLs always are), and single-quoted otherwise, so that sourcing the file in a shell never
+// runs or splits anything a value holds.
+func dotenvValue(v string) string {
+	if plainValue.MatchString(v) {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }
 
 func (e dotenvFile) usage(path string) string {

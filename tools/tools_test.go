@@ -3,7 +3,9 @@ package tools
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -295,4 +297,30 @@ func TestDeliver_FileModeMovesTheSecretOut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "EXOSCALE_API_KEY=EXOabc\nEXOSCALE_API_SECRET=s3cr3t-value\n")
 	assert.NotContains(t, res.Content[0].(mcp.TextContent).Text, "s3cr3t-value")
+}
+
+// TestDotenvValue_SafeToSource: whatever a value holds, sourcing the file in a shell yields
+// the value and runs nothing.
+func TestDotenvValue_SafeToSource(t *testing.T) {
+	t.Parallel()
+	values := []string{"EXO0a1b2c", "Zx-_9a/b+c=", "https://x.inference.ch-gva-2.exoscale.com/v1", "$(touch pwned)", "a b", "it's", "`id`;&|\n"}
+	dir := t.TempDir()
+	var e dotenvFile
+	for i, v := range values {
+		e.vars = append(e.vars, [2]string{fmt.Sprintf("V%d", i), v})
+	}
+	file := filepath.Join(dir, "x.env")
+	require.NoError(t, os.WriteFile(file, e.content(), 0o600))
+	script := "set -a; . " + file + "; set +a"
+	for i := range values {
+		script += fmt.Sprintf("; printf '%%s\\0' \"$V%d\"", i)
+	}
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, values, strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00"))
+	_, err = os.Stat(filepath.Join(dir, "pwned"))
+	assert.True(t, os.IsNotExist(err), "sourcing ran a command")
+	assert.Contains(t, string(e.content()), "V0=EXO0a1b2c\n", "plain values stay unquoted for readers that keep quotes")
 }
