@@ -138,7 +138,7 @@ var table = []Operation{
 	{Name: "get-api-key", Title: "Get an IAM API key", Toolset: "api-keys", Method: "GET", Path: "/api-key/{id}", Access: Read, PathParams: id,
 		Description: "Get one IAM API key: its name and the role it acts as."},
 	{Name: "create-api-key", Title: "Create an IAM API key", Toolset: "api-keys", Method: "POST", Path: "/api-key", Access: Create, LocalParams: createArgs, Secrets: []string{"secret"},
-		Description: "Create an IAM API key acting as a role. Its secret is returned once, never again. For a restricted key, first create-iam-role with a policy."},
+		Description: "Create an IAM API key acting as a role. Its secret is delivered once, never again; the result says where. For a restricted key, first create-iam-role with a policy."},
 	{Name: "delete-api-key", Title: "Delete an IAM API key", Toolset: "api-keys", Method: "DELETE", Path: "/api-key/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true,
 		Description: "Delete an IAM API key. Irreversible: whatever uses it loses access."},
 
@@ -148,15 +148,15 @@ var table = []Operation{
 	{Name: "get-ai-api-key", Title: "Get an AI API key", Toolset: "ai-api-keys", Method: "GET", Path: "/ai/api-key/{id}", Access: Read, PathParams: id,
 		Description: "Get one AI API key's name and scope, without its value."},
 	{Name: "create-ai-api-key", Title: "Create an AI API key", Toolset: "ai-api-keys", Method: "POST", Path: "/ai/api-key", Access: Create, LocalParams: createArgs, Secrets: []string{"value"},
-		Description: "Create an API key for AI deployments; the result holds its value."},
+		Description: "Create an API key for AI deployments; the result says where its value is."},
 	{Name: "update-ai-api-key", Title: "Update an AI API key", Toolset: "ai-api-keys", Method: "PATCH", Path: "/ai/api-key/{id}", Access: Update, PathParams: id, LocalParams: dryRun,
 		Description: "Rename an AI API key or change its scope: give name, scope or both."},
 	{Name: "delete-ai-api-key", Title: "Delete an AI API key", Toolset: "ai-api-keys", Method: "DELETE", Path: "/ai/api-key/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true,
 		Description: "Delete an AI API key. Irreversible: its value stops working."},
 	{Name: "rotate-ai-api-key", Title: "Rotate an AI API key", Toolset: "ai-api-keys", Method: "POST", Path: "/ai/api-key/{id}/rotate", Access: Rotate, PathParams: id, LocalParams: dryRun, Secrets: []string{"value"},
-		Description: "Give an AI API key a new value, returned here. The old value stops working at once."},
+		Description: "Give an AI API key a new value; the result says where it is. The old value stops working at once."},
 	{Name: "reveal-ai-api-key", Title: "Reveal an AI API key", Toolset: "ai-api-keys", Method: "GET", Path: "/ai/api-key/{id}/reveal", Access: Reveal, PathParams: id, Secrets: []string{"value"},
-		Description: "Return an AI API key's current value (a secret)."},
+		Description: "Get an AI API key's current value (a secret); the result says where it is."},
 
 	// IAM roles
 	{Name: "list-iam-roles", Title: "List IAM roles", Toolset: "iam-roles", Method: "GET", Path: "/iam-role", Access: Read,
@@ -186,7 +186,7 @@ var table = []Operation{
 	{Name: "get-deployment", Title: "Get an AI deployment", Toolset: "ai-deployments", Method: "GET", Path: "/ai/deployment/{id}", Access: Read, PathParams: id,
 		Description: "Get one AI deployment."},
 	{Name: "reveal-deployment-api-key", Title: "Reveal a deployment's API key", Toolset: "ai-deployments", Method: "GET", Path: "/ai/deployment/{id}/api-key", Access: Reveal, PathParams: id, Secrets: []string{"api-key"},
-		Description: "Return an AI deployment's own API key (a secret)."},
+		Description: "Get an AI deployment's own API key (a secret); the result says where it is."},
 
 	// Helpers
 	{Name: "get-operation", Title: "Get an asynchronous operation", Toolset: "operations", Method: "GET", Path: "/operation/{id}", Access: Read, PathParams: id,
