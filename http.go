@@ -406,12 +406,6 @@ func (m *sessionIDs) Terminate(id string) (isNotAllowed bool, err error) {
 	return false, nil
 }
 
-func (m *sessionIDs) count() int {
-	n := 0
-	m.live.Range(func(any, any) bool { n++; return true })
-	return n
-}
-
 // stampNotificationVersion works around mcp-go v1.2.1, which answers 400 to a 2026-07-28
 // notification (notifications/cancelled above all) whose params lack the protocol version in
 // _meta: the spec asks that of requests only, and the official Go SDK sends none, then

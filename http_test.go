@@ -1440,3 +1440,9 @@ func TestHTTP_MultiTenantEveryMethodNeedsCredentials(t *testing.T) {
 	}
 	assert.Zero(t, env.sb.Requests("", ""), "nothing reached Exoscale")
 }
+
+func (m *sessionIDs) count() int {
+	n := 0
+	m.live.Range(func(any, any) bool { n++; return true })
+	return n
+}
