@@ -4,6 +4,7 @@ package main
 // SDK), against a sandbox the test owns, so tests can count what reached "Exoscale".
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -115,13 +116,7 @@ func TestMain(m *testing.M) {
 // so two in-process stdio servers would share it.)
 func (e *testEnv) startStdio(t *testing.T, env map[string]string, copts *sdk.ClientOptions, args ...string) *srv {
 	t.Helper()
-	cmd := exec.Command(binPath, append([]string{"stdio", "--poll-interval", "5ms"}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range e.environ(env) {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
+	cmd, stderr := e.stdioCommand(env, args...)
 	client := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, copts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -131,6 +126,74 @@ func (e *testEnv) startStdio(t *testing.T, env map[string]string, copts *sdk.Cli
 	}
 	t.Cleanup(func() { cs.Close() })
 	return &srv{session: cs, stderr: stderr}
+}
+
+// stdioCommand is the server binary's stdio command against this environment.
+func (e *testEnv) stdioCommand(env map[string]string, args ...string) (*exec.Cmd, *syncBuffer) {
+	cmd := exec.Command(binPath, append([]string{"stdio", "--poll-interval", "5ms"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range e.environ(env) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	return cmd, stderr
+}
+
+// rawStdio is the server binary on pipes, for tests that speak JSON-RPC lines themselves.
+type rawStdio struct {
+	in     io.WriteCloser
+	lines  <-chan string // every line the server writes, in order; closed at its end
+	stderr *syncBuffer
+	exited chan struct{} // closed once the output is drained and the process reaped
+	cmd    *exec.Cmd
+	once   sync.Once
+}
+
+// startRawStdio starts the server binary and reads its output. Cleanup ends its input and
+// waits for it to stop.
+func (e *testEnv) startRawStdio(t *testing.T, args ...string) *rawStdio {
+	t.Helper()
+	cmd, stderr := e.stdioCommand(nil, args...)
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := make(chan string, 1024)
+	r := &rawStdio{in: in, lines: lines, stderr: stderr, exited: make(chan struct{}), cmd: cmd}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_ = cmd.Wait() // after the last read, as os/exec requires
+		close(r.exited)
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// send writes one JSON-RPC message as a line.
+func (r *rawStdio) send(t *testing.T, msg string) {
+	t.Helper()
+	_, err := io.WriteString(r.in, msg+"\n")
+	require.NoError(t, err)
+}
+
+// stop ends the server's input, as a client that goes away does, and waits for it to exit.
+func (r *rawStdio) stop(t *testing.T) {
+	r.once.Do(func() {
+		r.in.Close()
+		select {
+		case <-r.exited:
+		case <-time.After(30 * time.Second):
+			r.cmd.Process.Kill()
+			t.Errorf("the stdio server did not stop at the end of its input\nstderr:\n%s", r.stderr.String())
+		}
+	})
 }
 
 // startHTTP runs the streamable HTTP server in-process on a free loopback port.

@@ -13,7 +13,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -519,61 +518,24 @@ func TestCancel_DisconnectStopsUpstreamRequestAndPolling(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 }
 
-// rawStdioCall runs the stdio server on pipes, initializes it and sends a tools/call without
-// waiting for its answer. The returned func disconnects: it closes both pipes, as a client
+// rawStdioCall starts the stdio server, initializes it and sends a tools/call without waiting
+// for its answer. The returned func disconnects: it ends the server's input, as a client
 // process that dies does, and waits for the server to stop.
 func rawStdioCall(t *testing.T, env *testEnv, args map[string]any, flags ...string) func() {
 	t.Helper()
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	stderr := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(context.Background(), append([]string{"stdio", "--poll-interval", "5ms"}, flags...), inR, outW, stderr, env.getenv(nil))
-		outW.Close()
-	}()
-	// Drain whatever the server writes, so it never blocks on its output.
-	lines := make(chan string, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(outR)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-	}()
-	send := func(msg string) {
-		_, err := io.WriteString(inW, msg+"\n")
-		require.NoError(t, err)
-	}
-	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"vanishing","version":"1"}}}`)
+	r := env.startRawStdio(t, flags...)
+	r.send(t, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"vanishing","version":"1"}}}`)
 	select {
-	case l := <-lines:
+	case l := <-r.lines:
 		require.Contains(t, l, `"id":1`, "initialize answered")
 	case <-time.After(30 * time.Second):
-		t.Fatalf("no answer to initialize\nstderr:\n%s", stderr.String())
+		t.Fatalf("no answer to initialize\nstderr:\n%s", r.stderr.String())
 	}
-	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	r.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	b, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{"name": "delete-api-key", "arguments": args}})
 	require.NoError(t, err)
-	send(string(b))
-	var once sync.Once
-	disconnect := func() {
-		once.Do(func() {
-			inW.Close()
-			outR.Close()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Errorf("the stdio server did not stop after its client went away\nstderr:\n%s", stderr.String())
-			}
-		})
-	}
-	t.Cleanup(disconnect)
-	return disconnect
+	r.send(t, string(b))
+	return func() { r.stop(t) }
 }
 
 // connTracker is a dialer that remembers its connections, so a test can cut them all.

@@ -11,9 +11,7 @@ package main
 //	go test -run TestTranscript -update .
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -255,43 +253,11 @@ func runTranscript(t *testing.T, file string) {
 	assert.Equal(t, strings.Join(wantCanon, ""), gotText, "%s: the server's answers differ from the golden transcript (after an intended change: go test -run TestTranscript -update .)", file)
 }
 
-// replayStdio runs the stdio server on pipes, sends each client message as one line, waits for
+// replayStdio starts the stdio server, sends each client message as one line, waits for
 // the answer to each request, and returns every line the server wrote.
 func replayStdio(t *testing.T, env *testEnv, client []json.RawMessage) []string {
 	t.Helper()
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	stderr := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(context.Background(), []string{"stdio", "--poll-interval", "5ms"}, inR, outW, stderr, env.getenv(nil))
-		outW.Close()
-	}()
-	lines := make(chan string, 64)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(outR)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		inW.Close()
-		select {
-		case <-done: // run closes its output: the reader sees EOF after the last line
-		case <-time.After(30 * time.Second):
-			t.Errorf("the stdio server did not stop at the end of its input\nstderr:\n%s", stderr.String())
-			outR.Close()
-		}
-	}
-	t.Cleanup(stop)
-
+	r := env.startRawStdio(t)
 	var got []string
 	for _, msg := range client {
 		var m struct {
@@ -301,15 +267,14 @@ func replayStdio(t *testing.T, env *testEnv, client []json.RawMessage) []string 
 		require.NoError(t, json.Unmarshal(msg, &m))
 		var compact bytes.Buffer
 		require.NoError(t, json.Compact(&compact, msg))
-		_, err := inW.Write(append(compact.Bytes(), '\n'))
-		require.NoError(t, err)
+		r.send(t, compact.String())
 		if m.ID == nil || m.Method == "" {
 			continue // a notification or a response: nothing comes back
 		}
 		for answered := false; !answered; {
 			select {
-			case line, ok := <-lines:
-				require.True(t, ok, "the server stopped before answering %s\nstderr:\n%s", m.Method, stderr.String())
+			case line, ok := <-r.lines:
+				require.True(t, ok, "the server stopped before answering %s\nstderr:\n%s", m.Method, r.stderr.String())
 				got = append(got, line)
 				var r struct {
 					ID     json.RawMessage `json:"id"`
@@ -317,12 +282,12 @@ func replayStdio(t *testing.T, env *testEnv, client []json.RawMessage) []string 
 				}
 				answered = json.Unmarshal([]byte(line), &r) == nil && r.Method == "" && bytes.Equal(r.ID, m.ID)
 			case <-time.After(30 * time.Second):
-				t.Fatalf("no answer to %s (id %s)\nstderr:\n%s", m.Method, m.ID, stderr.String())
+				t.Fatalf("no answer to %s (id %s)\nstderr:\n%s", m.Method, m.ID, r.stderr.String())
 			}
 		}
 	}
-	stop()
-	for line := range lines { // whatever the server wrote after the last answer
+	r.stop(t)
+	for line := range r.lines { // whatever the server wrote after the last answer
 		got = append(got, line)
 	}
 	return got
