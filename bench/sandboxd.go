@@ -57,10 +57,9 @@ func servePprof(addr string) {
 	go http.Serve(ln, mux)
 }
 
-// sandboxProc is the running sandbox process.
+// sandboxProc is the running sandbox process: it serves until its stdin ends.
 type sandboxProc struct {
-	cmd       *exec.Cmd
-	in        io.WriteCloser
+	*stdioConn
 	info      sandboxInfo
 	pprofAddr string // set with -pprof
 }
@@ -74,35 +73,23 @@ func startSandbox(env ...string) (*sandboxProc, error) {
 	cmd := exec.Command(self, "-serve-sandbox")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	conn, err := startStdio(cmd)
 	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	var info sandboxInfo
-	if err := json.NewDecoder(out).Decode(&info); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+	if err := json.NewDecoder(conn.out).Decode(&info); err != nil {
+		conn.close()
 		return nil, fmt.Errorf("reading the sandbox's address: %w", err)
 	}
 	if !strings.HasPrefix(info.URL, "http://127.0.0.1:") {
-		cmd.Process.Kill()
-		cmd.Wait()
+		conn.close()
 		return nil, fmt.Errorf("unexpected sandbox URL %q", info.URL)
 	}
-	return &sandboxProc{cmd: cmd, in: in, info: info}, nil
+	return &sandboxProc{stdioConn: conn, info: info}, nil
 }
 
-func (s *sandboxProc) stop() {
-	s.in.Close()
-	s.cmd.Wait()
-}
+func (s *sandboxProc) stop() { s.close() }
 
 // env points our server at this sandbox the way a user points it at any endpoint.
 func (s *sandboxProc) env() []string {
