@@ -124,18 +124,27 @@ func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *
 			return res
 		}
 	}
-	result, err := decodeObject(resp.Body)
-	if err != nil {
+	badBody := func(err error) *mcp.CallToolResult {
 		c.outcome = "error"
-		return errorResult(fmt.Sprintf("%s: Exoscale answered %d with a body that is not a JSON object (%v). %s",
+		return errorResult(fmt.Sprintf("%s: Exoscale answered %d with a body that is not a JSON object of the expected shape (%v). %s",
 			op.Name, resp.Status, err, unknownOutcomeAdvice(op)))
 	}
 	if op.Async {
-		result, err = h.await(ctx, c, req, result)
+		started, err := parseOperation(resp.Body)
+		if err != nil {
+			return badBody(err)
+		}
+		out, err := h.await(ctx, c, req, started)
 		if err != nil {
 			c.outcome = "error"
 			return errorResult(describeFailure(op, err, c.tenant != ""))
 		}
+		c.outcome = "ok"
+		return structuredResult(out, "")
+	}
+	result, err := decodeObject(resp.Body)
+	if err != nil {
+		return badBody(err)
 	}
 	touchResult(c, result)
 	c.outcome = "ok"
@@ -217,16 +226,13 @@ func decodeObject(body []byte) (map[string]any, error) {
 
 // await waits for an asynchronous operation, reporting each poll as MCP progress when the
 // client asked for it, and returns what the tool answers: the final operation, or for
-// create-iam-role the new role.
-func (h *Handler) await(ctx context.Context, c *call, req mcp.CallToolRequest, result map[string]any) (map[string]any, error) {
-	opObj, err := operationFrom(result)
-	if err != nil {
-		return nil, err
+// create-iam-role the new role. started nil is an empty success answer (delete-ai-api-key
+// may answer 204).
+func (h *Handler) await(ctx context.Context, c *call, req mcp.CallToolRequest, started *apiclient.Operation) (any, error) {
+	if started == nil {
+		return map[string]any{"state": apiclient.StateSuccess}, nil
 	}
-	if opObj == nil { // an empty success answer (delete-ai-api-key may answer 204)
-		return map[string]any{"state": "success"}, nil
-	}
-	c.touch(opObj.ID)
+	c.touch(started.ID)
 	var token mcp.ProgressToken
 	if req.Params.Meta != nil {
 		token = req.Params.Meta.ProgressToken
@@ -245,24 +251,25 @@ func (h *Handler) await(ctx context.Context, c *call, req mcp.CallToolRequest, r
 	}
 	wctx, cancel := context.WithTimeout(ctx, h.wait)
 	defer cancel()
-	final, err := h.client.Wait(wctx, opObj, progress)
+	final, err := h.client.Wait(wctx, started, progress)
 	if err != nil {
-		return nil, &waitError{op: opObj, err: err}
+		return nil, &waitError{op: started, err: err}
 	}
-	if final.Reference != nil {
-		c.touch(final.Reference.ID)
+	if final.Reference == nil || final.Reference.ID == "" {
+		return final, nil
 	}
-	if c.op.Name == "create-iam-role" && final.Reference != nil && final.Reference.ID != "" {
-		// The model needs the new role's id: answer with the role itself.
-		resp, err := h.client.Do(ctx, apiclient.Request{
-			Operation: "get-iam-role", Method: http.MethodGet, Path: "/iam-role/" + url.PathEscape(final.Reference.ID),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("the role %s was created, but fetching it failed: %w", final.Reference.ID, err)
-		}
-		return decodeObject(resp.Body)
+	c.touch(final.Reference.ID)
+	if c.op.Name != "create-iam-role" {
+		return final, nil
 	}
-	return toMap(final)
+	// The model needs the new role's id: answer with the role itself.
+	resp, err := h.client.Do(ctx, apiclient.Request{
+		Operation: "get-iam-role", Method: http.MethodGet, Path: "/iam-role/" + url.PathEscape(final.Reference.ID),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the role %s was created, but fetching it failed: %w", final.Reference.ID, err)
+	}
+	return decodeObject(resp.Body)
 }
 
 // waitError: the change was accepted, but waiting for its outcome failed.
@@ -274,27 +281,19 @@ type waitError struct {
 func (e *waitError) Error() string { return e.err.Error() }
 func (e *waitError) Unwrap() error { return e.err }
 
-func operationFrom(result map[string]any) (*apiclient.Operation, error) {
-	if len(result) == 0 {
+// parseOperation reads the operation a write answered with; nil for an empty answer.
+func parseOperation(body []byte) (*apiclient.Operation, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
-	b, err := json.Marshal(result)
-	if err != nil {
+	var op apiclient.Operation
+	if err := json.Unmarshal(body, &op); err != nil {
 		return nil, err
 	}
-	var op apiclient.Operation
-	if err := json.Unmarshal(b, &op); err != nil || op.ID == "" {
-		return nil, fmt.Errorf("expected an operation object with an id, got %s", truncate(string(b), 120))
+	if op.ID == "" {
+		return nil, errors.New("an operation without an id")
 	}
 	return &op, nil
-}
-
-func toMap(v any) (map[string]any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return decodeObject(b)
 }
 
 // touchResult records the ids a result names, for the audit log.
@@ -308,7 +307,7 @@ func touchResult(c *call, result map[string]any) {
 
 // structuredResult carries the object as structuredContent and the same JSON as compact text,
 // with an optional note line before it.
-func structuredResult(obj map[string]any, note string) *mcp.CallToolResult {
+func structuredResult(obj any, note string) *mcp.CallToolResult {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return errorResult("internal error: encoding the result failed")
