@@ -152,20 +152,33 @@ type backend struct {
 
 // newBackend resolves endpoint and credentials (or starts the sandbox) and builds the handler.
 // requireCredentials is false in multi-tenant HTTP mode, where each request brings its own.
-func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(string) string, transport string, requireCredentials bool) (*backend, error) {
+func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(string) string, transport string, requireCredentials bool) (_ *backend, err error) {
+	// Flags first: nothing is started for a call that fails on its words.
 	log, err := newLogger(c.logLevel, stderr)
 	if err != nil {
 		return nil, err
 	}
-	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log}
-	closers := []func(){}
+	delivery, err := c.delivery(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if c.confirmFallback != "deny" && c.confirmFallback != "allow" {
+		return nil, fmt.Errorf("--confirm-fallback: expected deny or allow, got %q", c.confirmFallback)
+	}
+
+	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	switch {
-	case c.sandbox:
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log}
+	if c.sandbox {
 		sb := sandbox.New()
 		base, stop, err := sb.Start()
 		if err != nil {
@@ -177,7 +190,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		// The sandbox settles operations in one poll: poll it briskly.
 		cfg.Poll = apiclient.PollConfig{First: 20 * time.Millisecond, Interval: 50 * time.Millisecond}
 		log.Info("serving the embedded sandbox: an in-memory Exoscale, no account used; nothing here touches a real organization", "endpoint", base, "key", key)
-	default:
+	} else {
 		res, err := apiclient.Resolve(ctx, apiclient.Settings{Zone: c.zone, Account: c.account, Getenv: getenv, EndpointOnly: !requireCredentials})
 		if err != nil {
 			return nil, err
@@ -193,25 +206,14 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 	}
 	client, err := apiclient.New(cfg)
 	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	delivery, err := c.delivery(getenv)
-	if err != nil {
-		closeAll()
 		return nil, err
 	}
 	var audit *tools.AuditLog
 	if c.auditLog != "" {
 		if audit, err = tools.OpenAuditLog(c.auditLog); err != nil {
-			closeAll()
 			return nil, err
 		}
 		closers = append(closers, func() { audit.Close() })
-	}
-	if c.confirmFallback != "deny" && c.confirmFallback != "allow" {
-		closeAll()
-		return nil, fmt.Errorf("--confirm-fallback: expected deny or allow, got %q", c.confirmFallback)
 	}
 	h, err := tools.New(tools.Options{
 		Client:      client,
@@ -225,7 +227,6 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		WaitTimeout: c.waitTimeout,
 	})
 	if err != nil {
-		closeAll()
 		return nil, err
 	}
 	return &backend{handler: h, log: log, close: closeAll}, nil
@@ -258,7 +259,6 @@ func newMCPServer(b *backend, opts ...server.ServerOption) *server.MCPServer {
 		server.WithToolCapabilities(false),
 		server.WithInstructions(b.handler.Instructions()),
 		server.WithRecovery(),
-		server.WithElicitation(),
 	}, opts...)
 	s := server.NewMCPServer("exoscale-keys-mcp", version, opts...)
 	b.handler.Register(s)
