@@ -56,6 +56,8 @@ type req struct {
 	creds   creds
 	expires time.Time // zero: now + 10 minutes
 	auth    string    // overrides the computed Authorization header when set
+	host    string    // Host header (default example.com)
+	remote  string    // client address, host:port (default 192.0.2.1:1234)
 }
 
 type result struct {
@@ -91,6 +93,12 @@ func (r req) build() *http.Request {
 		hr.Header.Set("Content-Type", "application/json")
 	} else {
 		hr = httptest.NewRequest(r.method, target, nil)
+	}
+	if r.host != "" {
+		hr.Host = r.host
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
 	}
 	exp := r.expires
 	if exp.IsZero() {
