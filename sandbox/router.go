@@ -31,7 +31,7 @@ type call struct {
 	key    string // the calling IAM key ("" for unsigned requests to public routes)
 	zone   string
 	start  time.Time
-	caller *caller         // who signed the request (nil when unsigned)
+	caller *caller        // who signed the request (nil when unsigned)
 	policy *policyRequest // the CEL bindings the request passed the policies with
 }
 
