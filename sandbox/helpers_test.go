@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testSign is the tests' own EXO2-HMAC-SHA256 signer, written from API.md §1 separately from the
+// testSign is the tests' own EXO2-HMAC-SHA256 signer, written from the published scheme separately from the
 // verifier so the two can disagree (TestTestSigner_MatchesReferenceVectors keeps it honest).
 func testSign(method string, u *url.URL, body []byte, key, secret string, expires int64) string {
 	q := u.Query()

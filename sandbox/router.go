@@ -185,9 +185,9 @@ func match(p string) (methods, string) {
 }
 
 // ServeHTTP serves the Exoscale API v2 under /v2. Each request is counted, may take an injected
-// fault, is routed (404 unknown path, 405 wrong method), has its signature verified (except
-// list-zones) and is checked against the organization policy and the calling key's role policy
-// before its handler runs.
+// fault, is routed (404 unknown path, 405 wrong method), has its signature verified (list-zones
+// may come unsigned) and is checked against the organization policy and the calling key's role
+// policy before its handler runs; a change it applies is recorded as an event.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := strings.CutPrefix(r.URL.Path, "/v2")
 	if !ok || p != "" && p[0] != '/' {
