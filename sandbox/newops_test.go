@@ -190,7 +190,7 @@ func TestListEvents_WindowDefaultsToTheLast24Hours(t *testing.T) {
 	assert.Len(t, all, 2)
 
 	for name, q := range map[string]url.Values{
-		"bad from":      {"from": {"yesterday"}},
+		"bad from":       {"from": {"yesterday"}},
 		"to before from": {"from": {t0.Format(time.RFC3339)}, "to": {t0.Add(-time.Hour).Format(time.RFC3339)}},
 	} {
 		res := send(t, s, clock.at(req{method: "GET", path: "/event", creds: admin, query: q}))
