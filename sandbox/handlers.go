@@ -518,6 +518,9 @@ func (s *Sandbox) assumeRole(c *call) response {
 		return invalidBody(ck.errs)
 	}
 	now := s.opts.now()
+	if c.policy != nil {
+		c.policy.activation() // gathers resources under the read lock: before the write lock below
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, nf := s.lookupRole(c.id)

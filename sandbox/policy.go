@@ -110,6 +110,10 @@ type policyRequest struct {
 	apiKey     string
 	parameters map[string]any // path, query and body parameters of the request
 	resources  map[string]any // the objects the request touches, by type (api_key, iam_role, …)
+	// gather, when set, fills parameters and resources on the first evaluation of a rule, so
+	// requests that no rule looks at (the common allow-all role) skip the work. It may take
+	// the sandbox's read lock: evaluate before taking its write lock.
+	gather func(r *policyRequest)
 
 	once sync.Once
 	act  interpreter.Activation
@@ -118,6 +122,9 @@ type policyRequest struct {
 // activation builds the CEL bindings once per request; both policy layers share them.
 func (r *policyRequest) activation() interpreter.Activation {
 	r.once.Do(func() {
+		if r.gather != nil {
+			r.gather(r)
+		}
 		params, res := r.parameters, r.resources
 		if params == nil {
 			params = map[string]any{}

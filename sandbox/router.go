@@ -356,29 +356,32 @@ var resourceKinds = map[string]string{
 	"get-deployment": "deployment", "reveal-deployment-api-key": "deployment",
 }
 
-// newPolicyRequest gathers the CEL bindings of an authenticated call.
+// newPolicyRequest gathers the CEL bindings of an authenticated call; parameters and resources
+// are read only when a rule needs them.
 func (s *Sandbox) newPolicyRequest(c *call, rt route, now time.Time) *policyRequest {
-	params := map[string]any{}
-	for k, v := range c.bodyParams() {
-		params[k] = celValue(v)
-	}
-	for k, vs := range c.r.URL.Query() {
-		if len(vs) > 0 {
-			params[k] = vs[0]
-		}
-	}
-	if c.id != "" {
-		params["id"] = c.id
-	}
 	return &policyRequest{
-		operation:  rt.name,
-		service:    rt.service,
-		zone:       c.zone,
-		now:        now,
-		sourceIP:   sourceIP(c.r),
-		apiKey:     c.key,
-		parameters: params,
-		resources:  s.resourcesOf(rt.name, c.id),
+		operation: rt.name,
+		service:   rt.service,
+		zone:      c.zone,
+		now:       now,
+		sourceIP:  sourceIP(c.r),
+		apiKey:    c.key,
+		gather: func(r *policyRequest) {
+			params := map[string]any{}
+			for k, v := range c.bodyParams() {
+				params[k] = celValue(v)
+			}
+			for k, vs := range c.r.URL.Query() {
+				if len(vs) > 0 {
+					params[k] = vs[0]
+				}
+			}
+			if c.id != "" {
+				params["id"] = c.id
+			}
+			r.parameters = params
+			r.resources = s.resourcesOf(rt.name, c.id)
+		},
 	}
 }
 
