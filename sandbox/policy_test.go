@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -365,4 +367,17 @@ func TestListZones_SignedRequestsAreHeldToPolicies(t *testing.T) {
 	k := celRoleKey(t, s, "no-compute", `{"default-service-strategy":"allow","services":{"compute":{"type":"deny"}}}`)
 	assertForbidden(t, send(t, s, req{method: "GET", path: "/zone", creds: k}), "Forbidden by role policy for compute")
 	assert.Equal(t, http.StatusOK, send(t, s, req{method: "GET", path: "/zone"}).Status, "unsigned: public")
+}
+
+func TestPolicyAllows_CostlyRuleIsCutShortAndGoesOn(t *testing.T) {
+	t.Parallel()
+	nums := make([]string, 500)
+	for i := range nums {
+		nums[i] = strconv.Itoa(i)
+	}
+	list := "[" + strings.Join(nums, ",") + "]"
+	costly := list + ".all(x, " + list + ".all(y, x + y >= 0))" // 250 000 steps: past the cost limit
+	r := &policyRequest{operation: "list-api-keys", service: "iam"}
+	assert.True(t, rulesPolicy(t, "iam", [2]string{"deny", costly}, [2]string{"allow", "true"}).allows(r))
+	assert.False(t, rulesPolicy(t, "iam", [2]string{"allow", costly}).allows(r))
 }
