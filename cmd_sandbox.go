@@ -50,16 +50,20 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				return fmt.Errorf("--state %s: %w", *statePath, err)
 			}
 		case errors.Is(err, fs.ErrNotExist):
-			// A new state: the file is written at the first change, and at exit.
 		default:
 			return fmt.Errorf("--state: %w", err)
 		}
+	}
+	saver.sb = sb
+	// Written once before serving: a path that cannot be written fails now, not at the first
+	// change, and a new state file exists from the start.
+	if err := saver.save(); err != nil {
+		return fmt.Errorf("--state: %w", err)
 	}
 	base, stop, err := sb.Listen(*listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
 	}
-	saver.sb = sb
 	saver.wg.Add(1)
 	go saver.loop()
 

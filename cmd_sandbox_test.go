@@ -145,6 +145,7 @@ func TestSandboxCommand_BadFlagsFailBeforeServing(t *testing.T) {
 		"unknown flag":        {"sandbox", "--bogus"},
 		"extra argument":      {"sandbox", "extra"},
 		"state not a state":   {"sandbox", "--listen", "127.0.0.1:0", "--state", bad},
+		"state dir missing":   {"sandbox", "--listen", "127.0.0.1:0", "--state", filepath.Join(dir, "no", "such", "dir", "s.json")},
 	} {
 		out, err := exec.Command(binPath, args...).CombinedOutput()
 		require.Error(t, err, "%s: %s", name, out)
