@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runStdio(ctx, args, stdin, stdout, stderr, getenv)
 	case "http":
 		err = runHTTP(ctx, args, stderr, getenv)
+	case "sandbox":
+		err = runSandbox(ctx, args, stdout, stderr)
 	case "tools":
 		_, err = io.WriteString(stdout, tools.MarkdownTable())
 	case "version":
@@ -74,6 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 const usage = `usage:
   exoscale-keys-mcp [stdio] [flags]   serve MCP over stdin/stdout (default)
   exoscale-keys-mcp http [flags]      serve MCP over streamable HTTP at /mcp
+  exoscale-keys-mcp sandbox [flags]   serve the in-memory Exoscale sandbox API on its own
   exoscale-keys-mcp tools             print the tool table (markdown)
   exoscale-keys-mcp version           print the version
 Run "exoscale-keys-mcp stdio -h" or "exoscale-keys-mcp http -h" for the flags.
