@@ -149,16 +149,25 @@ func TestGuard_OperatorCanLiftSelfLockout(t *testing.T) {
 	assert.Contains(t, strings.ToLower(s.fails(t, "list-api-keys", nil)), "forbidden")
 }
 
-func TestGuard_PersonalKey_RoleGuardsStepAside(t *testing.T) {
+// TestGuard_OwnKeyLookupFails_RefusedAndNotRemembered: when the server cannot read its own
+// key (here a 404), it cannot tell its role, so the role guards refuse (fail closed) and say
+// why; the failure is not cached, so the next call reads again and goes through.
+func TestGuard_OwnKeyLookupFails_RefusedAndNotRemembered(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	s := env.startStdio(t, nil, nil)
-	// The server's key unknown to get-api-key: a personal key, with no role to protect.
 	env.sb.Inject(sandbox.Fault{Method: "GET", Path: "/api-key/" + env.key, Status: 404, Count: 1})
+	msg := s.fails(t, "delete-iam-role", map[string]any{"id": sandbox.RestrictedRoleID})
+	assert.Contains(t, msg, "refused")
+	assert.Contains(t, msg, "could not look up the role of the server's own key")
+	assert.Contains(t, msg, "--allow-self-lockout")
+	assert.Zero(t, env.sb.Requests("DELETE", "/iam-role/*"), "nothing was sent")
+	// The failure was not remembered: the next call reads the key again and is served.
+	// (The sandbox answers 409: a key still acts as that role. What matters is that it was sent.)
 	res := s.call(t, "delete-iam-role", map[string]any{"id": sandbox.RestrictedRoleID})
-	assert.NotContains(t, text(res), "lock this server out")
+	assert.NotContains(t, text(res), "refused")
 	assert.Equal(t, 1, env.sb.Requests("DELETE", "/iam-role/*"), "the call was sent")
-	// The organization-policy guard still applies.
+	// The organization-policy guard needs no lookup and still applies.
 	assert.Contains(t, s.fails(t, "update-iam-organization-policy", map[string]any{"default-service-strategy": "deny", "services": map[string]any{}}), "lock this server out")
 }
 
