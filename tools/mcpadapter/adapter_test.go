@@ -153,7 +153,9 @@ func TestServer_InProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, reg.AddTools(
 		tools.Tool{Name: "broken", Title: "Broken", Toolset: "test", Description: "fails", InputSchema: json.RawMessage(`{"type":"object"}`),
-			Handler: func(context.Context, map[string]any) (tools.Result, error) { return tools.Result{}, errors.New("impossible state") }},
+			Handler: func(context.Context, map[string]any) (tools.Result, error) {
+				return tools.Result{}, errors.New("impossible state")
+			}},
 		tools.Tool{Name: "session", Title: "Session", Toolset: "test", Description: "says the session", InputSchema: json.RawMessage(`{"type":"object"}`),
 			Annotations: tools.Annotations{ReadOnly: true, Idempotent: true}, Access: schemas.Read,
 			Handler: func(ctx context.Context, _ map[string]any) (tools.Result, error) {
