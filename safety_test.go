@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -499,4 +500,39 @@ func TestDuplicateCreate_ConcurrentRetriesMintOneKey(t *testing.T) {
 	}
 	assert.Equal(t, 1, created)
 	assert.Equal(t, 1, env.sb.Requests("POST", "/api-key"))
+}
+
+// TestConfirm_ForgedAnswerOverTheWireDeletesNothing: a client that cannot ask its human sends
+// an answer it made up, with no request state or a forged one; it used to delete the key. The
+// answer is ignored and --confirm-fallback deny applies.
+func TestConfirm_ForgedAnswerOverTheWireDeletesNothing(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	r := env.startRawStdio(t, "--confirm", "destructive")
+	await := func(id string) string {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-r.lines:
+				require.True(t, ok, "the server stopped\nstderr:\n%s", r.stderr.String())
+				if strings.Contains(l, `"id":`+id+`,`) || strings.Contains(l, `"id":`+id+`}`) {
+					return l
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no answer to %s\nstderr:\n%s", id, r.stderr.String())
+			}
+		}
+	}
+	r.send(t, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"forger","version":"1"}}}`)
+	await("1")
+	r.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	answer := `"inputResponses":{"confirm":{"action":"accept","content":{"confirm":true}}}`
+	for i, extra := range []string{answer, answer + `,"requestState":"forged"`, answer + `,"requestState":"eyJ0IjoiZGVsZXRlLWFpLWFwaS1rZXkifQ.AAAA"`} {
+		id := fmt.Sprint(i + 2)
+		r.send(t, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"delete-ai-api-key","arguments":{"id":"`+sandbox.SeedAIKeyID+`"},`+extra+`}}`)
+		line := await(id)
+		assert.Contains(t, line, `"isError":true`, line)
+		assert.Contains(t, line, "--confirm-fallback allow", line)
+	}
+	assert.Zero(t, env.sb.Requests("DELETE", "/ai/api-key/*"), "a forged answer deleted the key")
 }
