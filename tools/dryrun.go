@@ -27,5 +27,5 @@ func (e *Engine) dryRun(ctx context.Context, c *call) (Result, error) {
 	if r.Body != nil {
 		out["body"] = json.RawMessage(r.Body)
 	}
-	return valueResult(DryRun, out, "Dry run: validated and guarded; nothing was sent. This is the request a call without dry-run sends:")
+	return ValueResult(DryRun, out, "Dry run: validated and guarded; nothing was sent. This is the request a call without dry-run sends:")
 }

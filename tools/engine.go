@@ -252,20 +252,17 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 		if err != nil {
 			return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "")), nil
 		}
-		return valueResult(OK, out, "")
+		return ValueResult(OK, out, "")
 	}
-	if v := compactObject(resp.Body); v != nil {
-		obj, err := decodeObject(v)
-		if err != nil {
-			return badBody(err), nil
-		}
-		c.touchResult(obj)
-		return Result{Outcome: OK, Value: v}, nil
-	}
-	if _, err := decodeObject(resp.Body); err != nil {
+	obj, err := decodeObject(resp.Body)
+	if err != nil {
 		return badBody(err), nil
 	}
-	return valueResult(OK, map[string]any{}, "")
+	c.touchResult(obj)
+	if v := compactObject(resp.Body); v != nil {
+		return Result{Outcome: OK, Value: v}, nil
+	}
+	return ValueResult(OK, obj, "") // an empty answer (204) is an empty object
 }
 
 // ownCredentials are the credentials that sign this call: the tenant's, or the server's own.

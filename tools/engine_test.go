@@ -25,6 +25,17 @@ func TestOutcome_WordsOfTheAuditLog(t *testing.T) {
 	assert.Equal(t, "Outcome(0)", Outcome(0).String())
 	assert.True(t, Result{Outcome: Refused}.IsError())
 	assert.False(t, Result{Outcome: DryRun}.IsError())
+
+	// What composite tools build their results with.
+	f := Failure(Declined, "declined: no")
+	assert.True(t, f.IsError())
+	_, err := f.Object()
+	assert.Error(t, err, "a failure holds no value")
+	r, err := ValueResult(OK, map[string]any{"a": 1}, "n")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"a":1}`, string(r.Value))
+	_, err = ValueResult(OK, map[string]any{"f": func() {}}, "")
+	assert.Error(t, err, "a value that does not encode is a bug")
 }
 
 func TestCall_ReadAnswersWithExoscalesJSONCompacted(t *testing.T) {

@@ -46,6 +46,10 @@ func (l *LocalLocker) Lock(ctx context.Context, key string) (func(), error) {
 		}
 		l.mu.Unlock()
 	}
+	if err := ctx.Err(); err != nil {
+		release()
+		return nil, err
+	}
 	select {
 	case k.ch <- struct{}{}:
 	case <-ctx.Done():

@@ -79,8 +79,13 @@ func fail(o Outcome, format string, args ...any) Result {
 	return Result{Outcome: o, Text: fmt.Sprintf(format, args...)}
 }
 
-// valueResult encodes v as the result's value.
-func valueResult(o Outcome, v any, note string) (Result, error) {
+// Failure returns a result with a non-OK outcome and the text that says what happened and
+// what to do next.
+func Failure(o Outcome, text string) Result { return Result{Outcome: o, Text: text} }
+
+// ValueResult encodes v (a map or struct that encodes as a JSON object) as the result's value,
+// with an optional note. The error is a bug: v does not encode.
+func ValueResult(o Outcome, v any, note string) (Result, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return Result{}, fmt.Errorf("tools: encoding a result: %w", err)

@@ -116,7 +116,7 @@ func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, err
 	if e.secrets.Mode != DeliverFile {
 		// Inline delivery is the operator's choice to hand secrets to the model.
 		note := cmp.Or(c.op.SecretNote, "This result holds a secret value: store it now and do not repeat it needlessly.")
-		return valueResult(OK, result, note)
+		return ValueResult(OK, result, note)
 	}
 	shown, secrets, withheld := map[string]any{}, map[string]string{}, map[string]any{}
 	for k, v := range result {
@@ -136,14 +136,14 @@ func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, err
 		}
 	}
 	if len(secrets) == 0 && len(withheld) == 0 {
-		return valueResult(OK, shown, "")
+		return ValueResult(OK, shown, "")
 	}
 	env := e.dotenv(ctx, c, result, secrets, withheld)
 	path, err := writeSecretFile(e.secrets.Dir, fileStem(c, shown), env.content())
 	if err != nil {
 		// Never lose a minted secret: hand it over inline, with a warning.
 		e.log.Warn("writing the secret file failed; returning the secret inline", "tool", c.op.Name, "error", unwrapPath(err))
-		return valueResult(OK, result, fmt.Sprintf("WARNING: the secret could not be written to %s (%v), so it is shown here instead. %s",
+		return ValueResult(OK, result, fmt.Sprintf("WARNING: the secret could not be written to %s (%v), so it is shown here instead. %s",
 			e.secrets.Dir, unwrapPath(err), cmp.Or(c.op.SecretNote, "This result holds a secret value: store it now and do not repeat it needlessly.")))
 	}
 	shown["secret-file"] = path
@@ -154,7 +154,7 @@ func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, err
 		shown["withheld"] = names
 		note += fmt.Sprintf(" Fields this server does not know to be safe (%s) were withheld too and written to the same file.", strings.Join(names, ", "))
 	}
-	return valueResult(OK, shown, note)
+	return ValueResult(OK, shown, note)
 }
 
 // scalar reports whether v is a plain value (not an object or array, where a secret may hide).
