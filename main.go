@@ -29,6 +29,7 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
+	"github.com/exokeys/exoscale-keys-mcp/tools/mcpadapter"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -146,11 +147,13 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-// backend is what a transport serves: the tool handler, and what to close at the end.
+// backend is what a transport serves: the engine, the registry of what it serves, and what
+// to close at the end.
 type backend struct {
-	handler *tools.Handler
-	log     *slog.Logger
-	close   func()
+	engine   *tools.Engine
+	registry *tools.Registry
+	log      *slog.Logger
+	close    func()
 }
 
 // newBackend resolves endpoint and credentials (or starts the sandbox) and builds the handler.
@@ -218,10 +221,9 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		}
 		closers = append(closers, func() { audit.Close() })
 	}
-	h, err := tools.New(tools.Options{
+	e, err := tools.New(tools.Options{
 		Client:      client,
 		Logger:      log,
-		Filter:      tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)},
 		Secrets:     delivery,
 		Guards:      tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout},
 		Confirm:     tools.ConfirmOptions{Mode: tools.ConfirmMode(c.confirm), AllowWithoutElicitation: c.confirmFallback == "allow"},
@@ -232,7 +234,11 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 	if err != nil {
 		return nil, err
 	}
-	return &backend{handler: h, log: log, close: closeAll}, nil
+	reg, err := e.NewRegistry(tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)})
+	if err != nil {
+		return nil, err
+	}
+	return &backend{engine: e, registry: reg, log: log, close: closeAll}, nil
 }
 
 func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, error) {
@@ -256,16 +262,9 @@ func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, err
 	return tools.SecretDelivery{}, fmt.Errorf("--secret-delivery: expected file or inline, got %q", c.secretDelivery)
 }
 
-// newMCPServer builds the MCP server around the handler's tools.
+// newMCPServer builds the MCP server around the registry.
 func newMCPServer(b *backend, opts ...server.ServerOption) *server.MCPServer {
-	opts = append([]server.ServerOption{
-		server.WithToolCapabilities(false),
-		server.WithInstructions(b.handler.Instructions()),
-		server.WithRecovery(),
-	}, opts...)
-	s := server.NewMCPServer("exoscale-keys-mcp", version, opts...)
-	b.handler.Register(s)
-	return s
+	return mcpadapter.NewServer("exoscale-keys-mcp", version, b.registry, b.engine.Instructions(), b.log, opts...)
 }
 
 func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -56,8 +56,8 @@ func (e *ValidationError) Error() string {
 }
 
 // Validate validates args (decoded JSON object) against op's input schema (validators compiled
-// lazily on first use, cached, concurrency-safe) plus our own checks (update-ai-api-key needs
-// name or scope). Returns nil or a *ValidationError whose Error() is model-readable, one
+// lazily on first use, cached, concurrency-safe) plus our own checks (the catalog's AtLeastOne:
+// update-ai-api-key needs name or scope). Returns nil or a *ValidationError whose Error() is model-readable, one
 // violation per line: "name: expected a string of at most 50 characters, got 63 characters";
 // unknown properties named with the allowed ones listed. Any other error means the schema
 // itself is broken (a bug, not the caller's fault).
@@ -66,12 +66,6 @@ func (e *ValidationError) Error() string {
 // validated against its own schema, compiled for that call only.
 func Validate(op Operation, args map[string]any) error {
 	return defaultValidators().validate(op, args)
-}
-
-// atLeastOne lists, per tool, arguments of which at least one must be given: a rule a flat
-// schema cannot state without a top-level anyOf, which tool schemas must not have.
-var atLeastOne = map[string][]string{
-	"update-ai-api-key": {"name", "scope"},
 }
 
 // Limits that keep an error message readable and bounded whatever the model sent.
@@ -187,7 +181,9 @@ func (s *validatorSet) validate(op Operation, args map[string]any) error {
 		}
 		vs = cs.violations(verr, inst, vs)
 	}
-	if names := atLeastOne[op.Name]; len(names) > 0 && !hasAny(inst, names) {
+	// op.AtLeastOne: a rule a flat schema cannot state without a top-level anyOf, which tool
+	// schemas must not have.
+	if names := op.AtLeastOne; len(names) > 0 && !hasAny(inst, names) {
 		vs = append(vs, Violation{
 			Field:   strings.Join(names, ", "),
 			Message: "at least one required, none given",
