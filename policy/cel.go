@@ -270,7 +270,7 @@ func unknownNames(u *types.Unknown) []string {
 
 // operationRef is an operation name a rule compares `operation` with.
 type operationRef struct {
-	Name string
+	Name    string
 	Negated bool // operation != 'x'
 }
 
