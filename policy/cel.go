@@ -36,7 +36,7 @@ var Bindings = []string{BindOperation, BindService, BindZone, BindNow, BindSourc
 // Limits that keep a hostile or broken expression from costing more than a policy is worth.
 const (
 	maxExpressionBytes = 8 << 10
-	costLimit          = 1_000_000
+	costLimit          = 100_000
 	cacheSize          = 2048
 )
 

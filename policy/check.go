@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -293,4 +294,48 @@ func editDistance(a, b string, limit int) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// CheckAssumeRolePolicy checks the `assume-role-policy` of create-iam-role and update-iam-role
+// ({"rules": [{"action", "expression"}]}): the shape, and that each expression compiles. Which
+// bindings Exoscale gives these expressions is not documented, so a name this package does not
+// declare is a warning here, not an error.
+func CheckAssumeRolePolicy(data []byte) []Problem {
+	return defaultEvaluator.CheckAssumeRolePolicy(data)
+}
+
+// CheckAssumeRolePolicy is the package-level function with this Evaluator's program cache.
+func (e *Evaluator) CheckAssumeRolePolicy(data []byte) []Problem {
+	const where = "assume-role-policy"
+	var obj map[string]json.RawMessage
+	if err := decodeObject(data, where, &obj); err != nil {
+		return []Problem{{Severity: SeverityError, Rule: -1, Message: strings.TrimPrefix(err.Error(), "policy: ")}}
+	}
+	if err := onlyFields(obj, where, "rules"); err != nil {
+		return []Problem{{Severity: SeverityError, Rule: -1, Message: strings.TrimPrefix(err.Error(), "policy: ")}}
+	}
+	var raws []json.RawMessage
+	if raw, ok := obj["rules"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &raws); err != nil {
+			return []Problem{{Severity: SeverityError, Rule: -1, Message: where + ".rules: expected an array of rules"}}
+		}
+	}
+	var out []Problem
+	for i, raw := range raws {
+		r, err := parseRule(raw, fmt.Sprintf("%s.rules[%d]", where, i))
+		if err != nil {
+			out = append(out, Problem{Severity: SeverityError, Rule: i, Message: strings.TrimPrefix(err.Error(), "policy: ")})
+			continue
+		}
+		c, err := e.cache.get(r.Expression)
+		switch {
+		case err != nil:
+			out = append(out, Problem{Severity: SeverityError, Rule: i, Message: "cannot check the expression: " + err.Error()})
+		case c.invalid != "":
+			out = append(out, Problem{Severity: SeverityError, Rule: i, Message: fmt.Sprintf("%s.rules[%d]: CEL does not compile (%s)", where, i, c.invalid)})
+		case len(c.undeclared) > 0:
+			out = append(out, Problem{Severity: SeverityWarning, Rule: i, Message: fmt.Sprintf("%s.rules[%d]: uses %s, which this server does not know (the bindings of assume-role policies are not documented)", where, i, strings.Join(c.undeclared, ", "))})
+		}
+	}
+	return out
 }

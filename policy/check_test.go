@@ -117,3 +117,37 @@ func TestEditDistance(t *testing.T) {
 	assert.Equal(t, 3, editDistance("abc", "xyz", 2), "cut short past the limit")
 	assert.Equal(t, []string{"list-instances"}, nearest("list-instancez", []string{"list-instances", "list-zones"}, 3, 3))
 }
+
+func TestCheckAssumeRolePolicy(t *testing.T) {
+	t.Parallel()
+	assert.Empty(t, CheckAssumeRolePolicy([]byte(`{"rules":[{"action":"allow","expression":"api_key == 'EXOabc'"}]}`)))
+	ps := CheckAssumeRolePolicy([]byte(`{"rules":[{"action":"allow","expression":"api_key == "}]}`))
+	require.Len(t, ps, 1)
+	assert.Equal(t, SeverityError, ps[0].Severity)
+	assert.Contains(t, ps[0].Message, "assume-role-policy.rules[0]: CEL does not compile")
+	ps = CheckAssumeRolePolicy([]byte(`{"rules":[{"action":"allow","expression":"caller.role == 'x'"}]}`))
+	require.Len(t, ps, 1)
+	assert.Equal(t, SeverityWarning, ps[0].Severity)
+	ps = CheckAssumeRolePolicy([]byte(`{"rules":[{"action":"maybe","expression":"true"}]}`))
+	require.Len(t, ps, 1)
+	assert.Contains(t, ps[0].Message, "assume-role-policy.rules[0].action")
+	ps = CheckAssumeRolePolicy([]byte(`{"statements":[]}`))
+	require.Len(t, ps, 1)
+	assert.Contains(t, ps[0].Message, "statements")
+}
+
+func TestEvaluate_CostlyExpressionIsConditionalNotAHang(t *testing.T) {
+	t.Parallel()
+	ten := "[0,1,2,3,4,5,6,7,8,9]"
+	expr := ten + ".all(a, " + ten + ".all(b, " + ten + ".all(c, " + ten + ".all(d, " + ten + ".all(e, " + ten + ".all(f, operation != 'x'))))))"
+	d := Evaluate(nil, mustParse(t, rules("deny", "compute", "allow", expr)), Request{Operation: "list-zones"})
+	assert.Equal(t, Conditional, d.Outcome, "%+v", d)
+	assert.Equal(t, []string{"evaluation cost"}, d.DependsOn)
+}
+
+func TestCheck_TooLongExpression(t *testing.T) {
+	t.Parallel()
+	long := "operation == 'list-zones'" + strings.Repeat(" || operation == 'list-zones'", 400)
+	ps := Check(mustParse(t, rules("deny", "compute", "allow", long)))
+	assert.True(t, findProblem(ps, SeverityError, "compute", 0, "longer than"), "%v", ps)
+}
