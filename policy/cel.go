@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -342,5 +341,3 @@ func canonical(expr string) string {
 	}
 	return s
 }
-
-var errNoEnv = errors.New("policy: CEL environment unavailable")
