@@ -39,8 +39,26 @@ const (
 	cacheSize          = 2048
 )
 
-// newEnv declares the bindings and Exoscale's functions. Built once per process (celEnv).
+// newEnv declares the bindings and Exoscale's functions, and warms the checker. Built once per
+// process (celEnv).
 func newEnv() (*cel.Env, error) {
+	env, err := declareEnv()
+	if err != nil {
+		return nil, err
+	}
+	// cel-go v0.33.3 fills its checker's symbol catalog lazily on the first undeclared
+	// reference, and a concurrent check of a comprehension reads that field without
+	// synchronisation (a data race the race detector reports). Checking expressions with
+	// undeclared names here, before the env is shared, fills it once.
+	for _, warm := range []string{"undeclared_warmup", "undeclared_warmup.field", "undeclared_warmup()", "operation.undeclared_warmup()"} {
+		if a, iss := env.Parse(warm); iss.Err() == nil {
+			env.Check(a)
+		}
+	}
+	return env, nil
+}
+
+func declareEnv() (*cel.Env, error) {
 	mapType := cel.MapType(cel.StringType, cel.DynType)
 	return cel.NewEnv(
 		cel.Variable(BindOperation, cel.StringType),
@@ -127,7 +145,7 @@ func (c *programCache) get(expr string) (*compiled, error) {
 	if ok {
 		return p, nil
 	}
-	p, err := compile(expr)
+	p, err := compile(celEnv, expr)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +167,8 @@ func (c *programCache) len() int {
 	return len(c.m)
 }
 
-func compile(expr string) (*compiled, error) {
-	env, err := celEnv()
+func compile(envFn func() (*cel.Env, error), expr string) (*compiled, error) {
+	env, err := envFn()
 	if err != nil {
 		return nil, fmt.Errorf("policy: CEL environment: %w", err)
 	}
