@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/safefile"
 )
 
 // DeliveryMode says how a secret in a result reaches the user.
@@ -62,6 +63,9 @@ func (d SecretDelivery) validate() error {
 		if !filepath.IsAbs(d.Dir) {
 			return fmt.Errorf("secret delivery file: the secrets directory must be an absolute path, got %q", d.Dir)
 		}
+		if _, err := os.Lstat(d.Dir); err == nil {
+			return safefile.CheckPrivateDir(d.Dir) // a symlinked, foreign or shared directory is a start-up error
+		}
 		return nil
 	default:
 		return fmt.Errorf("secret delivery: expected file or inline, got %q", d.Mode)
@@ -76,6 +80,9 @@ func (d SecretDelivery) ready() error {
 	}
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create the secrets directory %s: %w", d.Dir, unwrapPath(err))
+	}
+	if err := safefile.CheckPrivateDir(d.Dir); err != nil {
+		return err
 	}
 	fi, err := os.Stat(d.Dir)
 	if err != nil {
