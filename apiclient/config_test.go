@@ -489,20 +489,6 @@ func TestResolve_InvalidConfigNeverQuotesIt(t *testing.T) {
 	}
 }
 
-func TestEndpointForZone(t *testing.T) {
-	t.Parallel()
-	for _, z := range Zones {
-		ep, err := EndpointForZone(z)
-		require.NoError(t, err)
-		assert.Equal(t, "https://api-"+z+".exoscale.com/v2", ep)
-		_, err = New(Config{Endpoint: ep})
-		assert.NoError(t, err)
-	}
-	_, err := EndpointForZone("mars-1")
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), strings.Join(Zones, ", "))
-}
-
 // FuzzParseConfig: no input panics the parser, and no error quotes a secret it contains.
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(twoAccounts))
