@@ -27,6 +27,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
@@ -282,7 +283,10 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer b.close()
 	s := server.NewStdioServer(newMCPServer(b))
 	s.SetErrorLogger(slog.NewLogLogger(b.log.Handler(), slog.LevelError))
-	err = s.Listen(ctx, stdin, stdout)
+	// Ambiguous (repeated keys, unsafe integers) or oversized messages are answered here and
+	// never reach mcp-go: see internal/jsonguard.
+	out := jsonguard.SyncWriter(stdout)
+	err = s.Listen(ctx, jsonguard.NewLineFilter(stdin, out, jsonguard.MaxMessageBytes, b.log), out)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
