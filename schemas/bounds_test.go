@@ -45,13 +45,13 @@ func TestValidate_LongIdsAreRefusedWithTheirField(t *testing.T) {
 // body limit caps: policy expressions and resources, label values.
 var unboundedOK = []string{".expression", ".resources[]", ".labels.*"}
 
-// Every string argument has an upper bound: maxLength, an enum, or an anchored pattern without
+// Every string argument has an upper bound where arguments are checked (the validation schema): maxLength, an enum, or an anchored pattern without
 // repetition (a UUID's), unless it is listed in unboundedOK.
 func TestInputSchemas_EveryIdStringIsBounded(t *testing.T) {
 	t.Parallel()
 	for _, op := range Catalog() {
 		var schema map[string]any
-		require.NoError(t, json.Unmarshal(op.InputSchema, &schema), op.Name)
+		require.NoError(t, json.Unmarshal(op.validationSchema(), &schema), op.Name)
 		walkStrings(schema, "", func(path string, s map[string]any) {
 			for _, ok := range unboundedOK {
 				if strings.HasSuffix(path, ok) {

@@ -316,7 +316,21 @@ func TestInputSchemas_ShapeForMCP(t *testing.T) {
 			for _, r := range required {
 				assert.Contains(t, props, r, "required %s is a property", r)
 			}
-			assertDescribed(t, "", s, true)
+			// Every argument is described where the errors quote it: the schema Validate applies.
+			// An abridged advertised schema (tools that take a policy, kept within the token
+			// budget) may leave out what a property's name, type and enum already say, but
+			// describes every object, whose shape it no longer spells out.
+			assertDescribed(t, "", decode(t, op.validationSchema()), true)
+			if len(op.ValidationSchema) == 0 {
+				assertDescribed(t, "", s, true)
+				return
+			}
+			for name, p := range props {
+				ps := p.(map[string]any)
+				if ps["type"] == "object" {
+					assert.NotEmpty(t, ps["description"], "%s: an abridged object says its shape", name)
+				}
+			}
 		})
 	}
 }
@@ -419,13 +433,22 @@ func TestInputSchemas_EveryPatternHasWords(t *testing.T) {
 	}
 }
 
-// The iam-policy appears in three tools; they must describe it identically.
+// The iam-policy appears in three tools; they must check it identically (their full
+// validation schemas) and describe it identically to the model.
 func TestInputSchemas_IAMPolicyIdenticalInItsThreeTools(t *testing.T) {
 	t.Parallel()
+	advertised := func(name string) map[string]any {
+		op, ok := Lookup(name)
+		require.True(t, ok)
+		return decode(t, op.InputSchema)["properties"].(map[string]any)
+	}
+	assert.Equal(t, advertised("update-iam-role-policy")["services"], advertised("update-iam-organization-policy")["services"])
+	assert.Equal(t, advertised("create-iam-role")["assume-role-policy"], advertised("update-iam-role")["assume-role-policy"])
+
 	prop := func(name string, path ...string) string {
 		op, ok := Lookup(name)
 		require.True(t, ok)
-		var cur any = decode(t, op.InputSchema)
+		var cur any = decode(t, op.validationSchema())
 		for _, p := range path {
 			cur = cur.(map[string]any)[p]
 		}
@@ -442,7 +465,7 @@ func TestInputSchemas_IAMPolicyIdenticalInItsThreeTools(t *testing.T) {
 	assert.ElementsMatch(t, []any{"default-service-strategy", "services"}, policy["required"])
 	for _, name := range []string{"update-iam-role-policy", "update-iam-organization-policy"} {
 		op, _ := Lookup(name)
-		assert.Subset(t, decode(t, op.InputSchema)["required"], []any{"default-service-strategy", "services"}, name)
+		assert.Subset(t, decode(t, op.validationSchema())["required"], []any{"default-service-strategy", "services"}, name)
 	}
 	// Assume-role rules are the same rule shape as a service's rules.
 	rule := prop("create-iam-role", "properties", "policy", "properties", "services", "additionalProperties", "properties", "rules", "items")
@@ -599,6 +622,10 @@ func TestSchemaFiles_OneFilePerCatalogEntryAndNoOrphans(t *testing.T) {
 		require.NoError(t, err)
 		var f map[string]json.RawMessage
 		require.NoError(t, json.Unmarshal(raw, &f), e.Name())
+		if _, ok := f["validate"]; ok { // the full input shape, where "input" abridges it
+			assert.ElementsMatch(t, []string{"input", "validate", "output"}, keys(f), e.Name())
+			continue
+		}
 		assert.ElementsMatch(t, []string{"input", "output"}, keys(f), e.Name())
 	}
 }
