@@ -63,8 +63,10 @@ func (d SecretDelivery) validate() error {
 		if !filepath.IsAbs(d.Dir) {
 			return fmt.Errorf("secret delivery file: the secrets directory must be an absolute path, got %q", d.Dir)
 		}
-		if _, err := os.Lstat(d.Dir); err == nil {
-			return safefile.CheckPrivateDir(d.Dir) // a symlinked, foreign or shared directory is a start-up error
+		// A symlinked, foreign or shared directory is a start-up error; anything else unusable
+		// is refused when a secret is about to be minted (ready).
+		if fi, err := os.Lstat(d.Dir); err == nil && (fi.IsDir() || fi.Mode()&os.ModeSymlink != 0) {
+			return safefile.CheckPrivateDir(d.Dir)
 		}
 		return nil
 	default:
