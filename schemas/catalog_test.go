@@ -74,7 +74,7 @@ var wantCatalog = []wantOp{
 	{"list-zones", "operations", "GET", "/zone", Read, noArgs, noArgs, noArgs, noArgs, false, true},
 }
 
-func TestCatalog_HoldsExactlyTheIssueOperations(t *testing.T) {
+func TestCatalog_HoldsExactlyThePromisedOperations(t *testing.T) {
 	t.Parallel()
 	ops := Catalog()
 	var got, want []string

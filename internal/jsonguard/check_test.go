@@ -118,3 +118,14 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheck_ToolCall measures what the guard adds to each stdio or HTTP message.
+func BenchmarkCheck_ToolCall(b *testing.B) {
+	msg := []byte(`{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"update-iam-role-policy","arguments":{"id":"11111111-1111-1111-1111-111111111111","default-service-strategy":"deny","services":{"compute":{"type":"rules","rules":[{"action":"allow","expression":"operation in ['list-zones','list-instances']"}]}},"dry-run":true},"_meta":{"progressToken":3}}}`)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if err := Check(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
