@@ -126,3 +126,14 @@ func TestValidate_MalformedPolicyRefusedDeepInside(t *testing.T) {
 	assert.NoError(t, Validate(op, map[string]any{"id": role, "default-service-strategy": "deny",
 		"services": map[string]any{"compute": map[string]any{"type": "rules", "rules": []any{map[string]any{"action": "allow", "expression": "operation == 'list-zones'"}}}}}))
 }
+
+// encoding/json writes <, > and & as \u003c, \u003e and \u0026: six bytes each on the wire and
+// noise to a model reading the raw schema. Model-visible text does without them.
+func TestModelVisibleText_NoCharactersJSONEscapes(t *testing.T) {
+	t.Parallel()
+	for _, op := range Catalog() {
+		for _, text := range []string{op.Name, op.Description, string(op.InputSchema)} {
+			assert.False(t, strings.ContainsAny(text, "<>&"), "%s: %q", op.Name, text)
+		}
+	}
+}
