@@ -131,6 +131,20 @@ func TestStartup_RefusesLinkedAuditLogAndSharedSecretsDir(t *testing.T) {
 		{"secrets dir through a link", []string{"--secrets-dir", linkedDir}, []string{linkedDir, "symbolic link"}},
 		{"secrets dir writable by others", []string{"--secrets-dir", shared}, []string{shared, "chmod 700"}},
 	}
+	// The review's case: a root server adopting a 0777 directory owned by nobody. Only root can
+	// give a directory away; CI runs as root.
+	if os.Geteuid() == 0 {
+		foreign := filepath.Join(dir, "foreign")
+		require.NoError(t, os.Mkdir(foreign, 0o700))
+		require.NoError(t, os.Chown(foreign, 65534, 65534))
+		tests = append(tests, struct {
+			name string
+			args []string
+			want []string
+		}{"secrets dir owned by another user", []string{"--secrets-dir", foreign}, []string{foreign, "owned by uid 65534"}})
+	} else {
+		t.Log("not root: the foreign-owned secrets directory case needs root to chown (CI runs as root)")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
