@@ -27,6 +27,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 	"github.com/exokeys/exoscale-keys-mcp/tools/mcpadapter"
@@ -87,6 +88,7 @@ Run "exoscale-keys-mcp stdio -h" or "exoscale-keys-mcp http -h" for the flags.
 type common struct {
 	sandbox          bool
 	zone, account    string
+	configFile       string
 	logLevel         string
 	timeout          time.Duration
 	secretDelivery   string
@@ -105,6 +107,7 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.BoolVar(&c.sandbox, "sandbox", false, "serve against the embedded in-memory Exoscale sandbox (no account needed)")
 	fs.StringVar(&c.zone, "zone", "", "Exoscale zone (default: EXOSCALE_ZONE, the account's defaultZone, ch-gva-2)")
+	fs.StringVar(&c.configFile, "config", "", "exoscale.toml to read (default: EXOSCALE_CONFIG, else the exo CLI's places; never the working directory unless named)")
 	fs.StringVar(&c.account, "account", "", "account in exoscale.toml (default: EXOSCALE_ACCOUNT, defaultAccount)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout of one Exoscale API call")
@@ -197,7 +200,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		cfg.Poll = apiclient.PollConfig{First: 20 * time.Millisecond, Interval: 50 * time.Millisecond}
 		log.Info("serving the embedded sandbox: an in-memory Exoscale, no account used; nothing here touches a real organization", "endpoint", base, "key", key)
 	} else {
-		res, err := apiclient.Resolve(ctx, apiclient.Settings{Zone: c.zone, Account: c.account, Getenv: getenv, EndpointOnly: !requireCredentials})
+		res, err := apiclient.Resolve(ctx, apiclient.Settings{Zone: c.zone, Account: c.account, ConfigFile: c.configFile, Getenv: getenv, EndpointOnly: !requireCredentials})
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +285,10 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer b.close()
 	s := server.NewStdioServer(newMCPServer(b))
 	s.SetErrorLogger(slog.NewLogLogger(b.log.Handler(), slog.LevelError))
-	err = s.Listen(ctx, stdin, stdout)
+	// Ambiguous (repeated keys, unsafe integers) or oversized messages are answered here and
+	// never reach mcp-go: see internal/jsonguard.
+	out := jsonguard.SyncWriter(stdout)
+	err = s.Listen(ctx, jsonguard.NewLineFilter(stdin, out, jsonguard.MaxMessageBytes, b.log), out)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}

@@ -90,6 +90,11 @@ type Operation struct {
 	// properties, flat; JSON Schema 2020-12 (no "$schema" keyword), compact, type object,
 	// additionalProperties false.
 	InputSchema json.RawMessage
+	// ValidationSchema is what Validate checks the arguments against when it differs from
+	// InputSchema (empty otherwise): the full shape of a policy, whose deep nesting would cost
+	// the model hundreds of tokens on every tools/list, while InputSchema states it in one line.
+	// Both have the same top-level properties and required list (a test holds them to it).
+	ValidationSchema json.RawMessage
 	// OutputSchema describes the tool's result (type object). It is lenient on purpose (no
 	// additionalProperties false, no required secret fields) so that real responses, which may
 	// gain fields, and results whose secret was moved elsewhere still conform.
@@ -194,7 +199,7 @@ var table = []Operation{
 		Description: "Get one IAM role with its policy."},
 	{Name: "create-iam-role", Title: "Create an IAM role", Toolset: "iam-roles", Method: "POST", Path: "/iam-role", Access: Create, LocalParams: createArgs, Async: true, FetchAfter: "get-iam-role",
 		Duplicate:   &Duplicate{List: "list-iam-roles", Field: "iam-roles", NameField: "name", IDField: "id"},
-		Description: "Create an IAM role and return it. Restricted key: a role whose policy denies by default and allows what is needed, then create-api-key on it."},
+		Description: "Create an IAM role. Restricted key: a deny-by-default policy, then create-api-key on the role."},
 	{Name: "update-iam-role", Title: "Update an IAM role", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}", Access: Update, PathParams: id, LocalParams: dryRun, Async: true,
 		Description: "Change an IAM role's description, labels, session TTL, permissions or assume-role-policy. For its policy use update-iam-role-policy."},
 	{Name: "update-iam-role-policy", Title: "Replace an IAM role's policy", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}:policy", Access: Replace, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnRolePolicy,
@@ -249,7 +254,7 @@ func buildCatalog(entries []Operation, files embed.FS) (*catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schemas: %s: %w", e.Name, err)
 		}
-		var f struct{ Input, Output json.RawMessage }
+		var f struct{ Input, Validate, Output json.RawMessage }
 		if err := json.Unmarshal(raw, &f); err != nil {
 			return nil, fmt.Errorf("schemas: %s: %w", e.Name, err)
 		}
@@ -265,6 +270,13 @@ func buildCatalog(entries []Operation, files embed.FS) (*catalog, error) {
 			return nil, fmt.Errorf("schemas: %s output: %w", e.Name, err)
 		}
 		e.InputSchema, e.OutputSchema = in.Bytes(), out.Bytes()
+		if len(f.Validate) > 0 {
+			var v bytes.Buffer
+			if err := json.Compact(&v, f.Validate); err != nil {
+				return nil, fmt.Errorf("schemas: %s validate: %w", e.Name, err)
+			}
+			e.ValidationSchema = v.Bytes()
+		}
 		ops = append(ops, e)
 	}
 	slices.SortStableFunc(ops, func(a, b Operation) int {
@@ -319,6 +331,7 @@ func (o Operation) clone() Operation {
 	o.Public = slices.Clone(o.Public)
 	o.AtLeastOne = slices.Clone(o.AtLeastOne)
 	o.InputSchema = slices.Clone(o.InputSchema)
+	o.ValidationSchema = slices.Clone(o.ValidationSchema)
 	o.OutputSchema = slices.Clone(o.OutputSchema)
 	return o
 }

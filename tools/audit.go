@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exokeys/exoscale-keys-mcp/internal/safefile"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
@@ -20,7 +21,7 @@ type AuditLog struct {
 
 // OpenAuditLog opens (or creates, mode 0600) the audit log for appending.
 func OpenAuditLog(path string) (*AuditLog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := safefile.OpenAppend(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/exokeys/exoscale-keys-mcp/internal/safefile"
 )
 
 // DeliveryMode says how a secret in a result reaches the user.
@@ -59,6 +61,11 @@ func (d SecretDelivery) validate() error {
 		if !filepath.IsAbs(d.Dir) {
 			return fmt.Errorf("secret delivery file: the secrets directory must be an absolute path, got %q", d.Dir)
 		}
+		// A symlinked, foreign or shared directory is a start-up error; anything else unusable
+		// is refused when a secret is about to be minted (ready).
+		if fi, err := os.Lstat(d.Dir); err == nil && (fi.IsDir() || fi.Mode()&os.ModeSymlink != 0) {
+			return safefile.CheckPrivateDir(d.Dir)
+		}
 		return nil
 	default:
 		return fmt.Errorf("secret delivery: expected file or inline, got %q", d.Mode)
@@ -73,6 +80,9 @@ func (d SecretDelivery) ready() error {
 	}
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create the secrets directory %s: %w", d.Dir, unwrapPath(err))
+	}
+	if err := safefile.CheckPrivateDir(d.Dir); err != nil {
+		return err
 	}
 	fi, err := os.Stat(d.Dir)
 	if err != nil {
