@@ -10,39 +10,18 @@ import (
 	"time"
 )
 
-// readDeadline gives a request d to deliver its body after its headers; the deadline is lifted
-// once the body has been read to its end, so a long call or stream is not cut by it. A request
-// without a body gets no deadline (its connection is watched by net/http for the client going
-// away, and a deadline would end that watch with the request). net/http's own ReadTimeout
-// cannot do this: it would also end every stream that outlives it.
+// readDeadline gives a request d to deliver its body after its headers. net/http lifts the
+// deadline itself once the body has been read to its end (it then watches the connection for
+// the client going away), so a long call is not cut by it. A request without a body gets none:
+// the watch has already begun, and a deadline would end it with the request. net/http's own
+// ReadTimeout cannot do this: it would also end every listening stream that outlives it.
 func readDeadline(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d <= 0 || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		rc := http.NewResponseController(w)
-		if rc.SetReadDeadline(time.Now().Add(d)) == nil {
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		if d > 0 && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// deadlineBody lifts the read deadline when its body has been read to the end.
-type deadlineBody struct {
-	io.ReadCloser
-	rc     *http.ResponseController
-	lifted bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.lifted {
-		b.lifted = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 // bodyLimit reads a POST's body whole, at most max bytes, so that an oversized one is a 413
