@@ -1,9 +1,10 @@
 package main
 
-// Tests of the hardened streamable HTTP transport (issue 4, section 4): exposure rules, bearer
-// token, Origin and Host checks, body and query limits, rate limits, the session cap, session
-// end, graceful shutdown and multi-tenant credentials. Refusals are checked on the wire (status,
-// headers); what works is checked through the official Go SDK client against the sandbox.
+// End-to-end tests of the http command: exposure rules, bearer token, Origin and Host checks,
+// body and query limits, rate limits, the session cap, session end, graceful shutdown, TLS and
+// multi-tenant credentials, on a server bound to 127.0.0.1:0. Refusals are checked on the wire
+// (status, headers); what works is checked through the official Go SDK client against the
+// sandbox. Each check's cases in full are unit tests in internal/httpserve.
 
 import (
 	"context"
@@ -469,15 +470,10 @@ func TestHTTP_BearerToken(t *testing.T) {
 		name, authorization string
 		want                int
 	}{
+		// Every spelling is in internal/httpserve's TestBearer_ExactTokenOnly; these are on the wire.
 		{"no Authorization", "", http.StatusUnauthorized},
 		{"wrong token", "Bearer " + wrong, http.StatusUnauthorized},
-		{"token with a suffix", "Bearer " + token + "x", http.StatusUnauthorized},
-		{"a prefix of the token", "Bearer " + token[:10], http.StatusUnauthorized},
-		{"empty bearer", "Bearer ", http.StatusUnauthorized},
-		{"token without a scheme", token, http.StatusUnauthorized},
-		{"basic auth", "Basic " + token, http.StatusUnauthorized},
 		{"right token", "Bearer " + token, http.StatusOK},
-		{"scheme in lower case (RFC 7235: case-insensitive)", "bearer " + token, http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr := map[string]string{}
@@ -550,22 +546,12 @@ func TestHTTP_OriginValidation(t *testing.T) {
 		origin string
 		want   int
 	}{
+		// Every spelling is in internal/httpserve's TestOrigin_LoopbackOrAllowedOnly.
 		{"", http.StatusOK},
-		{"http://localhost", http.StatusOK},
-		{"http://localhost:3000", http.StatusOK},
 		{"http://127.0.0.1:" + port, http.StatusOK},
-		{"https://[::1]:8443", http.StatusOK},
-		{"https://app.example.com", http.StatusOK},
 		{"https://other.example.com", http.StatusOK},
-		{"https://evil.example", http.StatusForbidden},
 		{"http://evil.example:" + port, http.StatusForbidden},
 		{"http://localhost.evil.example", http.StatusForbidden},
-		{"http://127.0.0.1.nip.io", http.StatusForbidden},
-		{"https://app.example.com.evil.example", http.StatusForbidden},
-		{"http://app.example.com", http.StatusForbidden}, // wrong scheme
-		{"null", http.StatusForbidden},
-		{"file://", http.StatusForbidden},
-		{"chrome-extension://abcdef", http.StatusForbidden},
 	} {
 		t.Run(tc.origin, func(t *testing.T) {
 			hdr := map[string]string{}
@@ -649,23 +635,11 @@ func TestHTTP_QueryStringCredentials(t *testing.T) {
 		query   string
 		refused bool
 	}{
-		{"api_key=EXOabc", true},
+		// Every spelling is in internal/httpserve's TestQueryCredentials_RefusedHoweverSpelled.
 		{"API_KEY=EXOabc", true},
-		{"Api_Secret=s3cr3tvalue", true},
-		{"key=EXOabc", true},
-		{"Key=EXOabc", true},
-		{"secret=s3cr3tvalue", true},
-		{"SECRET=s3cr3tvalue", true},
-		{"token=s3cr3tvalue", true},
-		{"ToKeN=s3cr3tvalue", true},
-		{"foo=1&api_secret=s3cr3tvalue", true},
-		{"secret", true},
-		{"api%5Fkey=EXOabc", true},          // escaped name
-		{"secret=s3cr3tvalue%zz", true},     // a value that does not unescape
-		{"foo=1;secret=s3cr3tvalue", true},  // ; separator
-		{"foo=%zz&token=s3cr3tvalue", true}, // after a malformed pair
-		{"zone=ch-gva-2", false},            // harmless
-		{"foo=bar&keys=1&secrets=2", false}, // not a credential name
+		{"foo=1;X-Exoscale-Api-Secret=s3cr3tvalue", true},
+		{"access_token=s3cr3tvalue", true},
+		{"zone=ch-gva-2", false},
 		{"", false},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
@@ -1188,6 +1162,7 @@ func TestHTTP_MultiTenantNeedsCredentials(t *testing.T) {
 
 	assert.NotContains(t, stderr.String(), a.creds.Secret)
 	assert.NotContains(t, stderr.String(), "wrong-secret-0b3c")
+	assert.Contains(t, stderr.String(), "tenants create or reveal are written to this server's disk", "the operator is warned at start-up")
 }
 
 // TestHTTP_MultiTenantRoleCacheNeverCrossesTenants: the self-lockout guard protects each
