@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/exokeys/exoscale-keys-mcp/internal/loopback"
 )
 
 const (
@@ -71,7 +73,7 @@ func originAllowed(allowed []string, origin string) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && IsLoopbackHost(u.Hostname())
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && loopback.IsHost(u.Hostname())
 }
 
 // bearer refuses (401, WWW-Authenticate: Bearer) a request without the operator's token. The

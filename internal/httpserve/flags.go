@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/exokeys/exoscale-keys-mcp/internal/loopback"
 )
 
 // Flags are the http command's own flags.
@@ -86,7 +88,7 @@ func (f *Flags) CheckExposure(token string) error {
 	if (f.TLSCert == "") != (f.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
 	}
-	if IsLoopbackHost(host) {
+	if loopback.IsHost(host) {
 		return nil
 	}
 	var missing []string

@@ -17,7 +17,11 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 )
 
-// Server is the hardened streamable HTTP endpoint at /mcp, with /healthz beside it.
+// Server is the hardened streamable HTTP endpoint at /mcp, with /healthz beside it. It serves
+// both protocol eras mcp-go does: 2025-11-25, with sessions
+// (https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http),
+// and the sessionless 2026-07-28
+// (https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http).
 type Server struct {
 	flags Flags
 	token string

@@ -1,4 +1,4 @@
-package httpserve
+package loopback
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestIsLoopbackHost(t *testing.T) {
+func TestIsHost(t *testing.T) {
 	t.Parallel()
 	for host, want := range map[string]bool{
 		"localhost": true, "LOCALHOST": true, "LocalHost": true, "localhost.": true,
@@ -14,6 +14,6 @@ func TestIsLoopbackHost(t *testing.T) {
 		"": false, "0.0.0.0": false, "::": false, "192.0.2.1": false, "localhost.evil.example": false,
 		"evillocalhost": false, "127.0.0.1.nip.io": false, "[::1]": false,
 	} {
-		assert.Equal(t, want, IsLoopbackHost(host), host)
+		assert.Equal(t, want, IsHost(host), host)
 	}
 }
