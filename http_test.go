@@ -785,6 +785,11 @@ func TestHTTP_SessionCap(t *testing.T) {
 	assert.Contains(t, w.body, "too many live sessions")
 	_, err := sdkDial(t, url, nil, sessionProtocol)
 	require.Error(t, err)
+	// An initialize carrying a live session's id would still start a new session: it counts too.
+	hdr := map[string]string{"Mcp-Session-Id": first.session.ID(), "Mcp-Protocol-Version": sessionProtocol}
+	for range 5 {
+		assert.Equal(t, http.StatusServiceUnavailable, rawPost(t, url, hdr, rawInitializeBody(0)).status)
+	}
 
 	// Live sessions go on; a sessionless client never counts against the cap.
 	assert.Len(t, first.ok(t, "list-zones", nil)["zones"], 8)

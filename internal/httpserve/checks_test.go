@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,4 +197,19 @@ func TestHTTPError_IsJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &e))
 	assert.Equal(t, "short and stout", e["error"])
 	assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
+}
+
+// FuzzQueryHasCredentials: nothing written before a credential name hides it.
+func FuzzQueryHasCredentials(f *testing.F) {
+	for _, s := range []string{"", "a=b", "%zz", "a=b;c", "&&;;", "x=%", "access_token"} {
+		f.Add(s, "secret")
+	}
+	f.Fuzz(func(t *testing.T, prefix, name string) {
+		if !slices.Contains(queryCredentialNames, strings.ToLower(name)) {
+			name = "apikey"
+		}
+		if !queryHasCredentials(prefix + "&" + name + "=v") {
+			t.Fatalf("%q hides %q", prefix, name)
+		}
+	})
 }
