@@ -112,7 +112,19 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	// go-redis prints its own pool errors to stderr; the breaker already logs one line per
+	// outage, so its lines go to debug. (Its logger is global: the first client's logger wins.)
+	setRedisLogger.Do(func() { redis.SetLogger(redisLog{c.log}) })
 	return c, nil
+}
+
+var setRedisLogger sync.Once
+
+// redisLog sends go-redis's log lines to slog at debug level.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // Close closes the pool.
