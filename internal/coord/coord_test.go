@@ -104,23 +104,28 @@ func TestLocker_ReleasedByItsOwnerOnly(t *testing.T) {
 	a, b := cs[0].NewLocker(LockOptions{}), cs[1].NewLocker(LockOptions{})
 	rdb := raw(t, srv)
 
-	unlockA, err := a.Lock(t.Context(), "name")
+	unlockA, err := a.Lock(t.Context(), "create-api-key\x00ci-deployer")
 	require.NoError(t, err)
+	held := dump(t, rdb)
+	assert.NotContains(t, held, "ci-deployer", "the name is stored as a digest")
+	ttl := rdb.PTTL(t.Context(), a.c.key("lock", "create-api-key\x00ci-deployer")).Val()
+	assert.Greater(t, ttl, DefaultLockTTL-time.Minute, "a lock outlives its holder by its TTL only")
+	assert.LessOrEqual(t, ttl, DefaultLockTTL)
 	// A's lock expires (simulated by deleting it) and B takes the name.
 	require.NoError(t, rdb.FlushAll(t.Context()).Err())
-	unlockB, err := b.Lock(t.Context(), "name")
+	unlockB, err := b.Lock(t.Context(), "create-api-key\x00ci-deployer")
 	require.NoError(t, err)
 
 	unlockA() // A's late release must not free B's lock
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	_, err = a.Lock(ctx, "name")
+	_, err = a.Lock(ctx, "create-api-key\x00ci-deployer")
 	require.Error(t, err, "B still holds the name")
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "waiting for the create lock")
 
 	unlockB()
-	unlock, err := a.Lock(t.Context(), "name")
+	unlock, err := a.Lock(t.Context(), "create-api-key\x00ci-deployer")
 	require.NoError(t, err)
 	unlock()
 }
@@ -282,7 +287,7 @@ func TestSessionCounter_DeadReplicaAgesOut(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	cs := replicas(t, srv, 2)
-	dead := cs[0].NewSessionCounter(SessionOptions{Cap: 2, TTL: 300 * time.Millisecond})
+	dead := cs[0].NewSessionCounter(SessionOptions{Cap: 2, TTL: 2 * time.Second})
 	for range 2 {
 		_, ok, err := dead.Acquire(t.Context())
 		require.NoError(t, err)
@@ -290,7 +295,7 @@ func TestSessionCounter_DeadReplicaAgesOut(t *testing.T) {
 	}
 	dead.Close() // the replica dies holding both sessions: no more refreshes
 
-	alive := cs[1].NewSessionCounter(SessionOptions{Cap: 2, TTL: 300 * time.Millisecond})
+	alive := cs[1].NewSessionCounter(SessionOptions{Cap: 2, TTL: 2 * time.Second})
 	defer alive.Close()
 	_, ok, err := alive.Acquire(t.Context())
 	require.NoError(t, err)
@@ -305,15 +310,15 @@ func TestSessionCounter_RefreshKeepsLiveSessions(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	c := replicas(t, srv, 1)[0]
-	sc := c.NewSessionCounter(SessionOptions{Cap: 1, TTL: 150 * time.Millisecond})
+	sc := c.NewSessionCounter(SessionOptions{Cap: 1, TTL: 600 * time.Millisecond})
 	defer sc.Close()
 	release, ok, err := sc.Acquire(t.Context())
 	require.NoError(t, err)
 	require.True(t, ok)
 	defer release()
 	// Over several TTLs the live session keeps its place (bounded loop, counts only).
-	for range 10 {
-		time.Sleep(60 * time.Millisecond)
+	for range 8 {
+		time.Sleep(200 * time.Millisecond)
 		_, ok, err := sc.Acquire(t.Context())
 		require.NoError(t, err)
 		require.False(t, ok, "a session whose replica lives keeps counting")
