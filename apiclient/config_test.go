@@ -26,12 +26,15 @@ func writeConfig(t *testing.T, content string, perm os.FileMode) (dir, path stri
 	return dir, path
 }
 
-// writeScript writes an executable program for secretCommand.
+// writeScript writes a shell script for secretCommand and returns the TOML array elements
+// that run it: "/bin/sh", "<path>". The script is run by /bin/sh rather than executed itself:
+// a file just written by one parallel test can still be open for writing in a child that
+// another test is forking, and executing it then fails with "text file busy" (ETXTBSY).
 func writeScript(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "secret-cmd")
-	require.NoError(t, os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o700))
-	return path
+	require.NoError(t, os.WriteFile(path, []byte(body+"\n"), 0o600))
+	return `"/bin/sh", "` + path + `"`
 }
 
 const twoAccounts = `
@@ -176,7 +179,7 @@ defaultAccount = "cmd"
 [[accounts]]
 name = "cmd"
 key = "EXOcmd"
-secretCommand = ["`+script+`", "`+arg+`"]
+secretCommand = [`+script+`, "`+arg+`"]
 `, 0o600)
 	r, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})
 	require.NoError(t, err)
@@ -203,7 +206,7 @@ func TestResolve_SecretCommandOutputHandling(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir, _ := writeConfig(t, "[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecretCommand = [\""+writeScript(t, tt.script)+"\"]\n", 0o600)
+			dir, _ := writeConfig(t, "[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecretCommand = ["+writeScript(t, tt.script)+"]\n", 0o600)
 			r, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})
 			if tt.errHas != "" {
 				require.Error(t, err)
@@ -321,7 +324,7 @@ func TestResolve_ConfigInWorkingDirectoryIsNotReadUnlessNamed(t *testing.T) {
 	t.Chdir(cwd) // not parallel: the working directory is the process's
 	marker := filepath.Join(t.TempDir(), "ran")
 	script := writeScript(t, "touch "+marker+"; echo planted-secret")
-	require.NoError(t, os.WriteFile(filepath.Join(cwd, ConfigFileName), []byte("[[accounts]]\nname = \"repo\"\nkey = \"EXOrepo\"\nsecretCommand = [\""+script+"\"]\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(cwd, ConfigFileName), []byte("[[accounts]]\nname = \"repo\"\nkey = \"EXOrepo\"\nsecretCommand = ["+script+"]\n"), 0o600))
 	home := t.TempDir()
 	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "xdg")}
 
@@ -349,7 +352,7 @@ func TestResolve_SecretCommandRefusedFromAnUntrustedFile(t *testing.T) {
 	newConfig := func(t *testing.T, perm os.FileMode) (dir, path, marker string) {
 		marker = filepath.Join(t.TempDir(), "ran")
 		script := writeScript(t, "touch "+marker+"; echo cmd-secret")
-		dir, path = writeConfig(t, "[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecretCommand = [\""+script+"\"]\n", perm)
+		dir, path = writeConfig(t, "[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecretCommand = ["+script+"]\n", perm)
 		return dir, path, marker
 	}
 	for _, perm := range []os.FileMode{0o666, 0o620, 0o602} {
