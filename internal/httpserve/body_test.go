@@ -86,3 +86,21 @@ func TestReadDeadline_SlowBodyGets408(t *testing.T) {
 	r2.Body.Close()
 	assert.Equal(t, http.StatusOK, r2.StatusCode, "a call that outlives the read deadline is not cut by it")
 }
+
+// A message that parsers read differently (a repeated key, an integer past 2^53) is refused
+// before mcp-go decodes it: "dry-run":true,"dry-run":false must never be sent for real.
+func TestJSONGuard_AmbiguousMessagesRefusedBeforeMCPGo(t *testing.T) {
+	t.Parallel()
+	h, _ := endpoint(t, "")
+	for name, body := range map[string]string{
+		"duplicate key": `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete-api-key","arguments":{"id":"EXO1","dry-run":true,"dry-run":false}}}`,
+		"big integer":   `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"x","arguments":{"ttl":9007199254740993}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req(http.MethodPost, body))
+			require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+			require.Contains(t, w.Body.String(), `"error"`)
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
 )
 
 // Server is the hardened streamable HTTP endpoint at /mcp, with /healthz beside it. It serves
@@ -158,6 +159,10 @@ func (s *Server) handler(next http.Handler) http.Handler {
 	h := s.cap.limit(s.ids, multi, next)
 	h = stampNotifications(h)
 	h = bodyLimit(s.flags.Limits.MaxBody, h)
+	// Within the read deadline: duplicate keys and integers past 2^53 are refused before mcp-go
+	// decodes (and silently merges or rounds) them. Outside bodyLimit, whose in-memory body the
+	// checks below it read.
+	h = jsonguard.Middleware(h)
 	h = readDeadline(s.flags.Limits.ReadTimeout, h)
 	h = rateLimit(s.Limiters, multi, h)
 	h = sessions(s.ids, multi, h)
