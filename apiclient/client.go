@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/exokeys/exoscale-keys-mcp/internal/loopback"
 )
 
 // Zones are the 8 known Exoscale zones, sorted.
@@ -620,7 +622,7 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	switch strings.ToLower(u.Scheme) {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !loopback.IsHost(u.Hostname()) {
 			return nil, fmt.Errorf("apiclient: endpoint %q uses http on a non-loopback host; use https (http is only allowed for 127.0.0.1, ::1 or localhost)", u.Redacted())
 		}
 	default:
@@ -628,15 +630,6 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	return u, nil
-}
-
-// isLoopback reports whether host is localhost or a loopback IP address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func validateZone(zone string) error {
