@@ -148,7 +148,7 @@ func TestEvaluate_Semantics(t *testing.T) {
 	require.GreaterOrEqual(t, len(cases), 40)
 }
 
-// The bypasses of issue 9: each leaves the server's key without IAM.
+// Policy changes that once slipped past the self-lockout guard: each leaves the server's key without IAM.
 func TestEvaluate_IssueBypassesDenyIAM(t *testing.T) {
 	t.Parallel()
 	var iamOps []string

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The interfaces the HTTP layer and the tools engine define for these parts (issue 13): coord's
+// The interfaces the HTTP layer and the tools engine define for these parts (for running several replicas): coord's
 // types must keep fitting them, so that wiring stays a few lines.
 type (
 	limiter interface {

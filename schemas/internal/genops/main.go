@@ -61,7 +61,7 @@ var operationClass = map[string]classRule{
 
 // tagClass maps the tags whose class is documented, or that the document does not define.
 // Every other tag takes the class of the root of its `parent` chain, marked inferred, except
-// where the root is a documented class and the tag is one IAM-POLICY.md lists as undocumented.
+// where the root is a documented class and the tag is one whose policy class Exoscale does not document.
 var tagClass = map[string]classRule{
 	// iam: the guide's role example allows "iam" for key and role management.
 	"role":                {"iam", true, "policy guide: role example"},
