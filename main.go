@@ -150,6 +150,10 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
+// retryBackoff replaces the API client's wait between retries when set: the root tests set it
+// so that the fault matrix does not wait out real seconds. Nil in the binary.
+var retryBackoff func(attempt int, retryAfter time.Duration) time.Duration
+
 // backend is what a transport serves: the engine, the registry of what it serves, and what
 // to close at the end.
 type backend struct {
@@ -186,7 +190,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 			closeAll()
 		}
 	}()
-	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log}
+	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log, Backoff: retryBackoff}
 	if c.sandbox {
 		sb := sandbox.New()
 		base, stop, err := sb.Start()
