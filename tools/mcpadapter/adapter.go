@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
 
@@ -109,7 +110,7 @@ func arguments(req mcp.CallToolRequest) (map[string]any, error) {
 	case map[string]any:
 		return a, nil
 	default:
-		return nil, fmt.Errorf("expected an object of named arguments, got %T", a)
+		return nil, fmt.Errorf("expected an object of named arguments, got %s", schemas.JSONKind(a))
 	}
 }
 
