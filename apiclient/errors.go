@@ -70,8 +70,8 @@ func (e *Error) Error() string {
 
 	seen := []string{summary}
 	for _, part := range []string{e.Detail, e.Message} {
-		p := oneLine(part, maxPartRunes)
-		if p == "" || saidBefore(seen, p) {
+		p := newClauses(seen, oneLine(part, maxPartRunes))
+		if p == "" {
 			continue
 		}
 		seen = append(seen, p)
@@ -392,6 +392,20 @@ func truncateRunes(s string, max int) string {
 	}
 	r := []rune(s)
 	return string(r[:max-1]) + "…"
+}
+
+// newClauses returns the clauses of s (": "-separated) that were not said before, in order:
+// Exoscale's messages often repeat the title or their own first clause.
+func newClauses(said []string, s string) string {
+	var keep []string
+	for _, c := range strings.Split(s, ": ") {
+		c = strings.TrimSpace(c)
+		if c == "" || saidBefore(said, c) || saidBefore(keep, c) {
+			continue
+		}
+		keep = append(keep, c)
+	}
+	return strings.Join(keep, ": ")
 }
 
 // saidBefore reports whether s is already part of one of the parts said (case-insensitive).

@@ -43,7 +43,14 @@ func Register(srv *server.MCPServer, reg *tools.Registry, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv.AddTools(ServerTools(reg, log)...)
+	st := ServerTools(reg, log)
+	if len(st) > 0 {
+		u := routeUnknownTools(srv, st[0].Tool.Name)
+		for i := range st {
+			st[i].Handler = u.wrap(st[i].Handler)
+		}
+	}
+	srv.AddTools(st...)
 	for _, r := range reg.Resources() {
 		srv.AddResource(mcp.NewResource(r.URI, r.Name, mcp.WithResourceTitle(r.Title), mcp.WithResourceDescription(r.Description), mcp.WithMIMEType(r.MIMEType)),
 			resourceHandler(r.Read))
