@@ -258,7 +258,8 @@ func (e *Engine) deleted(c *call, out any, found bool) (Result, error) {
 const revokedSuffix = ".revoked"
 
 // inUse, after Exoscale refused a delete because other objects still refer to the object,
-// names them (the catalog's InUse says where to look): "" when there is nothing to add.
+// names them (the catalog's InUse says where to look) and says what to do: "" when it finds
+// none, and the generic advice stands.
 func (e *Engine) inUse(ctx context.Context, c *call, apiErr *apiclient.Error) string {
 	u := c.op.InUse
 	if u == nil || apiErr == nil || c.id == "" ||
@@ -288,5 +289,5 @@ func (e *Engine) inUse(ctx context.Context, c *call, apiErr *apiclient.Error) st
 		more = fmt.Sprintf(" and %d more", len(names)-maxNamed)
 		names = names[:maxNamed]
 	}
-	return fmt.Sprintf(" %s still on %s: %s%s. %s", u.What, c.id, strings.Join(names, ", "), more, u.Advice)
+	return fmt.Sprintf("%s still on %s: %s%s. %s", u.What, c.id, strings.Join(names, ", "), more, u.Advice)
 }

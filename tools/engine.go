@@ -265,7 +265,12 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 				return e.deleted(c, nil, false)
 			}
 		}
-		return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "")+e.inUse(ctx, c, apiErr)), nil
+		if used := e.inUse(ctx, c, apiErr); used != "" {
+			// Naming what still uses the object is the advice: the generic one would only
+			// send the model looking for it.
+			return fail(Failed, "%s. %s", apiErr.Error(), used), nil
+		}
+		return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "")), nil
 	}
 	c.status = resp.Status
 	if op.Access == schemas.Read {
