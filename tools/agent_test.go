@@ -346,7 +346,17 @@ func dotenvVar(t *testing.T, file, name string) string {
 func TestDeleteKey_RenamesTheSecretFileItWrote(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	v := newEnv(t, Options{Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
+	sb := sandbox.New()
+	base, stop, err := sb.Start()
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	key0, secret0 := sb.ServerCredentials()
+	engine := func() *Engine {
+		e, err := New(Options{Client: newClient(t, base, apiclient.Credentials{Key: key0, Secret: secret0}), Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
+		require.NoError(t, err)
+		return e
+	}
+	v := &env{sb: sb, e: engine(), key: key0}
 	ctx := t.Context()
 	create := func(e *Engine, name string) (key, file string) {
 		res, err := e.Call(ctx, "create-api-key", map[string]any{"name": name, "role-id": sandbox.RestrictedRoleID})
@@ -378,10 +388,7 @@ func TestDeleteKey_RenamesTheSecretFileItWrote(t *testing.T) {
 	link := filepath.Join(dir, "link.env")
 	require.NoError(t, os.Symlink(outside, link))
 
-	key2, secret2 := v.sb.ServerCredentials()
-	restarted, err := New(Options{Client: newClient(t, v.e.client.Endpoint(), apiclient.Credentials{Key: key2, Secret: secret2}), Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
-	require.NoError(t, err)
-	res, err = restarted.Call(ctx, "delete-api-key", map[string]any{"id": other})
+	res, err = engine().Call(ctx, "delete-api-key", map[string]any{"id": other})
 	require.NoError(t, err)
 	require.Equal(t, OK, res.Outcome, res.Text)
 	assert.FileExists(t, otherFile+".revoked")
