@@ -271,7 +271,7 @@ func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, err
 
 // newMCPServer builds the MCP server around the registry.
 func newMCPServer(b *backend, opts ...server.ServerOption) *server.MCPServer {
-	return mcpadapter.NewServer("exoscale-keys-mcp", version, b.registry, b.engine.Instructions(), b.log, opts...)
+	return mcpadapter.NewServer("exoscale-keys-mcp", version, b.registry, b.engine.Instructions(b.registry), b.log, opts...)
 }
 
 func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {

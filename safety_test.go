@@ -282,8 +282,9 @@ func TestDryRun_ShowsTheRequestAndSendsNothing(t *testing.T) {
 	out := s.ok(t, "delete-iam-role", map[string]any{"id": sandbox.RestrictedRoleID, "dry-run": true})
 	assert.Equal(t, "DELETE", str(out, "method"))
 	assert.Equal(t, env.endpoint+"/iam-role/"+sandbox.RestrictedRoleID, str(out, "url"))
-	assert.Contains(t, str(out, "authorization"), "credential="+env.key)
-	assert.Contains(t, str(out, "authorization"), "signature=***")
+	assert.NotContains(t, out, "authorization", "no authorization line, not even a masked one")
+	assert.Equal(t, "/v2/iam-role/"+sandbox.RestrictedRoleID, str(out, "path"))
+	assert.Contains(t, str(out, "signing"), "EXO2-HMAC-SHA256")
 
 	out = s.ok(t, "create-api-key", map[string]any{"name": "preview", "role-id": sandbox.RestrictedRoleID, "dry-run": true})
 	assert.Equal(t, map[string]any{"name": "preview", "role-id": sandbox.RestrictedRoleID}, out["body"])
@@ -307,10 +308,11 @@ func TestExposure_ReadOnlyAndFilters(t *testing.T) {
 		assert.False(t, strings.HasPrefix(n, "create-") || strings.HasPrefix(n, "delete-") || strings.HasPrefix(n, "reveal-") ||
 			strings.HasPrefix(n, "update-") || strings.HasPrefix(n, "rotate-") || strings.HasPrefix(n, "reset-"), n)
 	}
-	_, err := s.session.CallTool(context.Background(), &sdk.CallToolParams{Name: "delete-api-key", Arguments: map[string]any{"id": "EXO1"}})
-	if err == nil {
-		t.Fatal("a tool that is not exposed must not be callable")
-	}
+	// Not callable: the model reads that it is not served here, and nothing is sent.
+	res, err := s.session.CallTool(context.Background(), &sdk.CallToolParams{Name: "delete-api-key", Arguments: map[string]any{"id": "EXO1"}})
+	require.NoError(t, err)
+	require.True(t, res.IsError, "a tool that is not exposed must not be callable")
+	assert.Contains(t, text(res), "not served here")
 	assert.Zero(t, env.sb.Requests("DELETE", ""))
 
 	s = env.startStdio(t, nil, nil, "--toolsets", "api-keys,iam-roles", "--exclude-tools", "delete-iam-role")
@@ -422,10 +424,14 @@ func TestSecretScan_NoSecretOutsideTheSecretFiles(t *testing.T) {
 			assert.NotContains(t, h, secret, "a secret leaked into %s", name)
 		}
 	}
-	// The minted secrets are in the secret files, and only there.
+	// The minted secrets are in the secret files, and only there. The files of the deleted
+	// keys (the IAM key's, and the AI key's from create, rotate and reveal) were set aside.
 	files, err := filepath.Glob(filepath.Join(env.state, "exoscale-keys-mcp", "secrets", "*.env"))
 	require.NoError(t, err)
-	assert.Len(t, files, 5)
+	assert.Len(t, files, 1)
+	revoked, err := filepath.Glob(filepath.Join(env.state, "exoscale-keys-mcp", "secrets", "*.env.revoked"))
+	require.NoError(t, err)
+	assert.Len(t, revoked, 4)
 }
 
 // TestConfirm_ModernProtocol: a 2026-07-28 client gets the question as a multi round-trip

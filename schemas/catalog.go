@@ -81,6 +81,9 @@ type Operation struct {
 	Duplicate *Duplicate
 	// Lockout says how the operation could lock the server out.
 	Lockout Lockout
+	// InUse, for a delete that Exoscale refuses while other objects still refer to the
+	// object, finds those objects so the refusal can name them.
+	InUse *InUse
 	// AfterUnknown is the advice after a failure that may have been applied anyway ("" = the
 	// engine's default for the access class).
 	AfterUnknown string
@@ -201,10 +204,13 @@ var table = []Operation{
 		Duplicate:   &Duplicate{List: "list-iam-roles", Field: "iam-roles", NameField: "name", IDField: "id"},
 		Description: "Create an IAM role. Restricted key: a deny-by-default policy, then create-api-key on the role."},
 	{Name: "update-iam-role", Title: "Update an IAM role", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}", Access: Update, PathParams: id, LocalParams: dryRun, Async: true,
+		AtLeastOne:  []string{"description", "labels", "max-session-ttl", "permissions", "assume-role-policy"},
 		Description: "Change an IAM role's description, labels, session TTL, permissions or assume-role-policy. For its policy use update-iam-role-policy."},
 	{Name: "update-iam-role-policy", Title: "Replace an IAM role's policy", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}:policy", Access: Replace, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnRolePolicy,
 		Description: "Replace an IAM role's whole policy (no merge; read it with get-iam-role). Applies at once to every key on the role."},
 	{Name: "delete-iam-role", Title: "Delete an IAM role", Toolset: "iam-roles", Method: "DELETE", Path: "/iam-role/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnRole,
+		InUse: &InUse{List: "list-api-keys", Field: "api-keys", RefField: "role-id", NameField: "name", IDField: "key", What: "API keys",
+			Advice: "A key's role cannot be changed: delete those keys (delete-api-key) or replace each with a key on another role (create-api-key), then delete the role."},
 		Description: "Delete an IAM role. Irreversible."},
 
 	// Organization policy

@@ -174,7 +174,7 @@ func TestServer_InProcess(t *testing.T) {
 			return tools.PromptResult{Description: "greeting", Messages: []tools.PromptMessage{{Role: "user", Text: "hello " + args["who"]}}}, nil
 		}})
 
-	srv := NewServer("test", "1", reg, e.Instructions(), nil)
+	srv := NewServer("test", "1", reg, e.Instructions(reg), nil)
 	c, err := client.NewInProcessClient(srv)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
@@ -185,7 +185,7 @@ func TestServer_InProcess(t *testing.T) {
 	init.Params.ClientInfo = mcp.Implementation{Name: "t", Version: "1"}
 	ir, err := c.Initialize(ctx, init)
 	require.NoError(t, err)
-	assert.Equal(t, e.Instructions(), ir.Instructions)
+	assert.Equal(t, e.Instructions(reg), ir.Instructions)
 
 	list, err := c.ListTools(ctx, mcp.ListToolsRequest{})
 	require.NoError(t, err)
