@@ -140,7 +140,8 @@ func (e *Engine) Instructions() string {
 	if e.secrets.Mode != DeliverFile {
 		secrets = "Secrets (IAM secret, AI key value) are in the results: hand them to the user once and do not repeat them."
 	}
-	return schemas.Workflow + secrets + " Deleting a key, replacing a policy and rotating are irreversible. Tools that change something take dry-run to preview the exact request."
+	return schemas.Workflow + secrets + " Deleting a key, replacing a policy and rotating are irreversible. Tools that change something take dry-run to preview the exact request." +
+		" Before writing a policy, list-iam-operations names the operations and check-iam-access tests a key, role or draft policy (exoscale://iam/policy-guide explains policies)."
 }
 
 // Call runs one catalog operation with its arguments (a decoded JSON object; nil = none):
