@@ -32,7 +32,9 @@ type SelfLockoutGuard struct {
 	client *apiclient.Client
 	log    *slog.Logger
 	zone   string
-	needed []string
+	// needed is computed on the first guarded call: it reads the catalog of every API
+	// operation, which start-up does not need.
+	needed func() []string
 
 	mu    sync.Mutex
 	roles map[[32]byte]string // credential (key and secret) → its key's role id
@@ -50,7 +52,7 @@ func NewSelfLockoutGuard(client *apiclient.Client, log *slog.Logger, zone string
 	if zone == "" {
 		zone = apiclient.DefaultZone
 	}
-	return &SelfLockoutGuard{client: client, log: log, zone: zone, needed: NeededOperations(), roles: map[[32]byte]string{}}
+	return &SelfLockoutGuard{client: client, log: log, zone: zone, needed: sync.OnceValue(NeededOperations), roles: map[[32]byte]string{}}
 }
 
 // NeededOperations are the operations the server must keep for its own key: every catalog
@@ -138,8 +140,9 @@ func (g *SelfLockoutGuard) CheckLockout(ctx context.Context, c Guarded) (string,
 // requests are the needed operations as the server's key makes them in its zone.
 func (g *SelfLockoutGuard) requests(key string) []policy.Request {
 	now := time.Now()
-	out := make([]policy.Request, len(g.needed))
-	for i, op := range g.needed {
+	needed := g.needed()
+	out := make([]policy.Request, len(needed))
+	for i, op := range needed {
 		out[i] = policy.Request{Operation: op, Zone: g.zone, APIKey: key, Now: now}
 	}
 	return out

@@ -241,3 +241,27 @@ func TestResources_CatalogGuideAndOneOperation(t *testing.T) {
 	_, err = tpl[0].Read(context.Background(), strings.Replace(tpl[0].URITemplate, "{operation}", "create-iam-rolez", 1))
 	require.ErrorContains(t, err, "did you mean create-iam-role")
 }
+
+// TestTools_ServedInReadOnlyMode: both tools are reads, so --read-only keeps them, and
+// --toolsets iam-policy selects them alone.
+func TestTools_ServedInReadOnlyMode(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	full, err := v.e.NewRegistry(tools.Filter{})
+	require.NoError(t, err)
+	require.NoError(t, Register(full, v.e))
+	ro, err := full.Filtered(tools.Filter{ReadOnly: true})
+	require.NoError(t, err)
+	for _, name := range []string{"list-iam-operations", "check-iam-access"} {
+		tool, ok := ro.Tool(name)
+		require.True(t, ok, name)
+		assert.True(t, tool.Annotations.ReadOnly, name)
+		assert.False(t, tool.Annotations.Destructive, name)
+	}
+	_, ok := ro.Tool("update-iam-role-policy")
+	assert.False(t, ok)
+	only, err := full.Filtered(tools.Filter{Toolsets: []string{Toolset}})
+	require.NoError(t, err)
+	assert.Len(t, only.Tools(), 2)
+	assert.Len(t, only.Resources(), 2, "resources are kept by tool filters")
+}
