@@ -180,7 +180,7 @@ func reason(d policy.Decision) string {
 	var r string
 	switch d.By {
 	case policy.ByRule:
-		r = fmt.Sprintf("%s services.%s.rules[%d] (%s)", layer, d.Service, d.Rule, d.Expression)
+		r = fmt.Sprintf("%s services.%s.rules[%d] (%s)", layer, d.Service, d.Rule, truncate(d.Expression, 100))
 	case policy.ByNoRule:
 		r = fmt.Sprintf("%s services.%s: no rule allows it", layer, d.Service)
 	case policy.ByServiceType:
