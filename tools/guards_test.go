@@ -83,14 +83,14 @@ func TestGuard_OwnRoleLookupFailsClosed(t *testing.T) {
 		v.sb.Inject(sandbox.Fault{Method: "GET", Path: "/api-key/" + v.key, Status: status, Count: 1})
 		res := v.call(t, t.Context(), "delete-iam-role", map[string]any{"id": sandbox.AdminRoleID})
 		assert.Equal(t, Refused, res.Outcome, status)
-		assert.Contains(t, res.Text, "could not read the role of the server's own key", status)
+		assert.Contains(t, res.Text, "could not look up the role of the server's own key", status)
 		assert.Contains(t, res.Text, "--allow-self-lockout", status)
 		// Even a harmless-looking policy: whether it is the server's role cannot be told.
 		v.sb.Inject(sandbox.Fault{Method: "GET", Path: "/api-key/" + v.key, Status: status, Count: 1})
 		res = v.call(t, t.Context(), "update-iam-role-policy", harmless)
 		assert.Equal(t, Refused, res.Outcome, status)
 	}
-	assert.NotContains(t, v.call(t, t.Context(), "update-iam-role-policy", with(harmless, nil)).Text, "could not read")
+	assert.NotContains(t, v.call(t, t.Context(), "update-iam-role-policy", with(harmless, nil)).Text, "could not look up")
 	// Nothing was cached from the failures: the own role is read now and protects it.
 	res := v.call(t, t.Context(), "delete-iam-role", map[string]any{"id": sandbox.AdminRoleID})
 	assert.Equal(t, Refused, res.Outcome)
@@ -113,10 +113,10 @@ func TestGuard_PoliciesUnreadableFailClosed(t *testing.T) {
 		fault, tool, want string
 		args              map[string]any
 	}{
-		{"/iam-organization-policy", "update-iam-organization-policy", "could not read the organization policy", allowAll},
-		{"/iam-organization-policy", "update-iam-role-policy", "could not read the organization policy", with(map[string]any{"id": sandbox.AdminRoleID}, allowAll)},
-		{"/iam-role/" + sandbox.AdminRoleID, "update-iam-organization-policy", "could not read the policy of the server's own role", allowAll},
-		{"/iam-role/" + sandbox.AdminRoleID, "reset-iam-organization-policy", "could not read the policy of the server's own role", nil},
+		{"/iam-organization-policy", "update-iam-organization-policy", "could not look up the organization policy", allowAll},
+		{"/iam-organization-policy", "update-iam-role-policy", "could not look up the organization policy", with(map[string]any{"id": sandbox.AdminRoleID}, allowAll)},
+		{"/iam-role/" + sandbox.AdminRoleID, "update-iam-organization-policy", "could not look up the policy of the server's own role", allowAll},
+		{"/iam-role/" + sandbox.AdminRoleID, "reset-iam-organization-policy", "could not look up the policy of the server's own role", nil},
 	}
 	for _, c := range cases {
 		v.sb.Inject(sandbox.Fault{Method: "GET", Path: c.fault, Status: 503, Count: 1})

@@ -206,7 +206,7 @@ func cannotRead(what string, err error) string {
 	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
 		next = "It was not found (the server's key may not be an IAM API key that can be read): the operator can lift the guard."
 	}
-	return fmt.Sprintf("could not read %s to protect this server's access (%v), so this cannot be checked. %s", what, err, next)
+	return fmt.Sprintf("could not look up %s to protect this server's access (%v), so this cannot be checked. %s", what, err, next)
 }
 
 // cacheKey keys per-credential state by key and secret together: a tenant presenting another
