@@ -322,3 +322,17 @@ func TestCall_CancelledWhileWaitingForTheCreateLock(t *testing.T) {
 	assert.Contains(t, res.Text, "cancelled while another create")
 	assert.Zero(t, v.sb.Requests("POST", "/ai/api-key"))
 }
+
+// TestGuard_EvaluatesInTheServersZone: a policy that keeps iam only in one zone keeps the
+// server's access only when that is the zone the server calls.
+func TestGuard_EvaluatesInTheServersZone(t *testing.T) {
+	t.Parallel()
+	onlyFra := with(map[string]any{"id": sandbox.AdminRoleID, "dry-run": true}, rulesPolicy("allow", map[string]any{"iam": rules([2]string{"allow", "zone == 'de-fra-1'"})}))
+	fra := newEnv(t, Options{Guards: GuardOptions{Zone: "de-fra-1"}})
+	res := fra.call(t, t.Context(), "update-iam-role-policy", onlyFra)
+	assert.Equal(t, DryRun, res.Outcome, res.Text)
+	gva := newEnv(t, Options{})
+	res = gva.call(t, t.Context(), "update-iam-role-policy", onlyFra)
+	assert.Equal(t, Refused, res.Outcome)
+	assert.Contains(t, res.Text, "in zone ch-gva-2")
+}
