@@ -110,8 +110,10 @@ func TestGuard_SelfLockoutRefused(t *testing.T) {
 		{"delete-api-key", map[string]any{"id": "EXO" + strings.ToUpper(env.key[3:])}},
 		{"delete-iam-role", map[string]any{"id": strings.ToUpper(sandbox.AdminRoleID)}},
 		{"update-iam-role-policy", withPolicy(map[string]any{"id": strings.ToUpper(sandbox.AdminRoleID)}, denyAll)},
-		// A rules service that allows nothing denies everything.
-		{"update-iam-organization-policy", map[string]any{"default-service-strategy": "allow", "services": map[string]any{"iam": map[string]any{"type": "rules", "rules": []any{}}}}},
+		// A rules service whose rules allow nothing denies everything. (Without any rule the
+		// policy check refuses it first.)
+		{"update-iam-organization-policy", map[string]any{"default-service-strategy": "allow", "services": map[string]any{"iam": map[string]any{"type": "rules", "rules": []any{
+			map[string]any{"action": "allow", "expression": "false"}}}}}},
 	}
 	for _, c := range cases {
 		msg := s.fails(t, c.tool, c.args)

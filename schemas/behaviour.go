@@ -56,8 +56,29 @@ const (
 	// refused when that is the server's role and the new policy denies the iam service.
 	LockoutOwnRolePolicy Lockout = "own-role-policy"
 	// LockoutOrgPolicy: the operation replaces the organization policy; refused when the new
-	// policy denies the iam service (to every key).
+	// policy takes from the server's key an operation it needs.
 	LockoutOrgPolicy Lockout = "org-policy"
+	// LockoutOrgReset: the operation resets the organization policy to Exoscale's default
+	// (everything allowed); checked like LockoutOrgPolicy against that default.
+	LockoutOrgReset Lockout = "org-reset"
+)
+
+// PolicyArgs says where an operation's arguments carry an IAM policy, so the engine checks it
+// (CEL that compiles, known services and operations) before anything is sent.
+type PolicyArgs struct {
+	// Flat: the policy's fields (default-service-strategy, services) are the arguments
+	// themselves, as update-iam-role-policy takes them.
+	Flat bool
+	// Field is the argument holding a whole policy ("" = none).
+	Field string
+	// AssumeRole is the argument holding an assume-role policy ({"rules": [...]}, "" = none).
+	AssumeRole string
+}
+
+var (
+	flatPolicy       = &PolicyArgs{Flat: true}
+	createRolePolicy = &PolicyArgs{Field: "policy", AssumeRole: "assume-role-policy"}
+	updateRolePolicy = &PolicyArgs{AssumeRole: "assume-role-policy"}
 )
 
 // Duplicate is a create's duplicate-name lookup: where the existing objects are listed and
@@ -111,11 +132,22 @@ type BaseURL struct {
 	ModelField  string // its field holding the model: an object with a "name", or a string
 }
 
-// Self is how the server reads its own key: Lookup by the key's id, its role in RoleField.
+// Self is how the server reads its own access, for the self-lockout guard: its key (Lookup by
+// the key's id, the role in RoleField), that role (RoleLookup by id, its policy in
+// PolicyField), and the organization policy (OrgPolicyLookup). Service is the class of the
+// operations the server needs to keep; NeedAlso are needed whatever their class.
 var Self = struct {
-	Lookup    string
-	RoleField string
-}{Lookup: "get-api-key", RoleField: "role-id"}
+	Lookup, RoleField        string
+	RoleLookup, PolicyField  string
+	OrgPolicyLookup, Service string
+	NeedAlso                 []string
+}{
+	Lookup: "get-api-key", RoleField: "role-id",
+	RoleLookup: "get-iam-role", PolicyField: "policy",
+	OrgPolicyLookup: "get-iam-organization-policy", Service: "iam",
+	// A key that cannot read operations cannot follow its own changes.
+	NeedAlso: []string{"get-operation"},
+}
 
 // Hints are tool names that the engine's advice points to.
 var Hints = struct {

@@ -29,6 +29,7 @@ type call struct {
 	dryRun         bool              // the local "dry-run" flag
 	allowDuplicate bool              // the local "allow-duplicate-name" flag
 	req            apiclient.Request // path, query and body
+	warnings       []string          // said in the note of a result that went through (policy checks)
 
 	peer    Peer
 	outcome Outcome

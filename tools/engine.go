@@ -120,7 +120,7 @@ func New(opts Options) (*Engine, error) {
 		e.locker = NewLocalLocker()
 	}
 	if e.lockout == nil {
-		e.lockout = NewSelfLockoutGuard(opts.Client, log)
+		e.lockout = NewSelfLockoutGuard(opts.Client, log, opts.Guards.Zone)
 	}
 	if e.sealer == nil {
 		s, err := NewHMACSealer(nil)
@@ -161,6 +161,9 @@ func (e *Engine) Instructions(reg *Registry) string {
 	if serves(func(t Tool) bool { return t.Annotations.Destructive }) {
 		say = append(say, "Deleting a key, replacing a policy and rotating are irreversible.")
 	}
+	if served("list-iam-operations") && served("check-iam-access") {
+		say = append(say, "Before writing a policy, list-iam-operations names the operations and check-iam-access tests a key, role or draft policy (exoscale://iam/policy-guide explains policies).")
+	}
 	if serves(takesDryRun) {
 		say = append(say, "Tools that change something take dry-run to preview the exact request.")
 	}
@@ -181,8 +184,8 @@ func takesDryRun(t Tool) bool {
 
 // Call runs one catalog operation with its arguments (a decoded JSON object; nil = none):
 //
-//	validate → guards → secret-directory check → dry run → confirmation → send → await →
-//	deliver secrets → audit
+//	validate → policy checks → guards → secret-directory check → dry run → confirmation →
+//	send → await → deliver secrets → audit
 //
 // Every way a model can act on ends in a Result (Invalid, Refused, Failed, ... with the text
 // that says what to do next). A returned error is a bug: a schema that does not compile, an
@@ -236,6 +239,9 @@ func (e *Engine) run(ctx context.Context, c *call, args map[string]any) (Result,
 		}
 		defer unlock()
 	}
+	if res, refused := e.checkPolicies(c); refused {
+		return res, nil
+	}
 	if res, refused, err := e.guard(ctx, c); err != nil || refused {
 		return res, err
 	}
@@ -245,12 +251,12 @@ func (e *Engine) run(ctx context.Context, c *call, args map[string]any) (Result,
 		}
 	}
 	if c.dryRun {
-		return e.dryRun(ctx, c)
+		return c.withWarnings(e.dryRun(ctx, c))
 	}
 	if res, stop, err := e.confirmStage(ctx, c); err != nil || stop {
 		return res, err
 	}
-	return e.send(ctx, c)
+	return c.withWarnings(e.send(ctx, c))
 }
 
 // send sends the request, awaits an asynchronous operation and shapes the answer.
