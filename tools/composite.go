@@ -145,3 +145,15 @@ func (e *Engine) RetireSecretFiles(id, suffix string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Undo runs a delete (a catalog operation of access Delete) that removes what the same
+// composite call created moments before, such as the role of a key that could not be created.
+// It skips the confirmation stage only: the human approved creating the object (or was not
+// asked), and undoing it leaves the organization as it was. Every other stage applies.
+func (e *Engine) Undo(ctx context.Context, operation string, args map[string]any) (Result, error) {
+	spec, ok := e.ops[operation]
+	if !ok || spec.op.Access != schemas.Delete {
+		return Result{}, fmt.Errorf("tools: Undo: %q is not a catalog delete", operation)
+	}
+	return e.Call(context.WithValue(ctx, planConfirmedKey{}, true), operation, args)
+}
