@@ -30,6 +30,7 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 	"github.com/exokeys/exoscale-keys-mcp/tools/mcpadapter"
+	"github.com/exokeys/exoscale-keys-mcp/tools/workflows"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "sandbox":
 		err = runSandbox(ctx, args, stdout, stderr)
 	case "tools":
-		_, err = io.WriteString(stdout, tools.MarkdownTable())
+		_, err = io.WriteString(stdout, toolTable())
 	case "version":
 		_, err = fmt.Fprintf(stdout, "exoscale-keys-mcp %s\n", version)
 	case "help", "-h", "--help":
@@ -234,11 +235,25 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 	if err != nil {
 		return nil, err
 	}
-	reg, err := e.NewRegistry(tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)})
+	filter := tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)}
+	var all tools.Registry
+	if err := all.AddTools(e.CatalogTools()...); err != nil {
+		return nil, err
+	}
+	if err := all.AddTools(workflows.Tools(e, workflows.Options{Filter: filter})...); err != nil {
+		return nil, err
+	}
+	all.AddPrompts(workflows.Prompts()...)
+	reg, err := all.Filtered(filter)
 	if err != nil {
 		return nil, err
 	}
 	return &backend{engine: e, registry: reg, log: log, close: closeAll}, nil
+}
+
+// toolTable is the README's tool table: the catalog's tools, then the composite ones.
+func toolTable() string {
+	return tools.MarkdownTable() + tools.CompositeTable(workflows.Tools(nil, workflows.Options{}))
 }
 
 func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, error) {

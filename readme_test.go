@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
 
 var updateREADME = flag.Bool("update-readme", false, "rewrite the README's tool table")
@@ -32,7 +31,7 @@ func TestREADME_ToolTableIsCurrent(t *testing.T) {
 	require.True(t, i >= 0 && j > i, "README.md lacks the tools:begin/tools:end markers")
 	start := i + strings.Index(readme[i:], "-->\n") + len("-->\n")
 	got := readme[start:j]
-	want := tools.MarkdownTable()
+	want := toolTable()
 	if *updateREADME {
 		require.NoError(t, os.WriteFile("README.md", []byte(readme[:start]+want+readme[j:]), 0o644))
 		return

@@ -142,7 +142,8 @@ func (e *Engine) Instructions() string {
 	if e.secrets.Mode != DeliverFile {
 		secrets = "Secrets (IAM secret, AI key value) are in the results: hand them to the user once and do not repeat them."
 	}
-	return schemas.Workflow + secrets + " Deleting a key, replacing a policy and rotating are irreversible. Tools that change something take dry-run to preview the exact request."
+	return schemas.Workflow + secrets + " Deleting a key, replacing a policy and rotating are irreversible. Tools that change something take dry-run to preview the exact request." +
+		" get-server-identity says which key and role this server acts as and what they allow."
 }
 
 // Call runs one catalog operation with its arguments (a decoded JSON object; nil = none):

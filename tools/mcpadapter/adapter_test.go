@@ -19,6 +19,7 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
+	"github.com/exokeys/exoscale-keys-mcp/tools/workflows"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -84,7 +85,9 @@ func TestAnnotations_FollowTheHTTPContract(t *testing.T) {
 // or hints shows in review. Run with -update to accept a change.
 func TestToolsList_Golden(t *testing.T) {
 	t.Parallel()
-	reg, _, _ := catalogRegistry(t)
+	reg, e, _ := catalogRegistry(t)
+	// The composite tools are served beside the catalog's: the model sees them too.
+	require.NoError(t, reg.AddTools(workflows.Tools(e, workflows.Options{})...))
 	var list []mcp.Tool
 	for _, st := range ServerTools(reg, nil) {
 		list = append(list, st.Tool)

@@ -38,7 +38,8 @@ const (
 	ServerIdentity      = "get-server-identity"
 )
 
-// Tools returns the composite tools, served by e.
+// Tools returns the composite tools, served by e. With e nil they only describe themselves
+// (the README's table); calling one is then a bug.
 func Tools(e *tools.Engine, opts Options) []tools.Tool {
 	w := &workflows{e: e, opts: opts}
 	return []tools.Tool{
