@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
 )
 
 var updateREADME = flag.Bool("update-readme", false, "rewrite the README's tool table")
