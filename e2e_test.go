@@ -17,6 +17,7 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
+	"github.com/exokeys/exoscale-keys-mcp/tools/workflows"
 )
 
 // restrictedPolicy allows a key only a few compute operations: seed 004's "restricted key".
@@ -72,8 +73,13 @@ func TestStdioAndHTTP_ListTheTwentyFiveTools(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			names := toolNames(t, s)
-			assert.Len(t, names, 25)
-			assert.Equal(t, catalogNames(), names)
+			want := catalogNames()
+			for _, tl := range workflows.Tools(nil, workflows.Options{}) {
+				want = append(want, tl.Name)
+			}
+			sort.Strings(want)
+			assert.Len(t, names, 34)
+			assert.Equal(t, want, names)
 		})
 	}
 }
@@ -145,6 +151,15 @@ func TestEveryToolAgainstTheSandbox(t *testing.T) {
 	ok("delete-ai-api-key", map[string]any{"id": aiID})
 	ok("delete-iam-role", map[string]any{"id": roleID})
 	assert.Equal(t, "success", str(ok("get-operation", map[string]any{"id": opID}), "state"))
+
+	events := ok("list-events", nil)
+	assert.NotEmpty(t, events["events"], "the changes above were recorded")
+	assert.NotEmpty(t, ok("list-users", nil)["users"])
+	assert.Equal(t, sandbox.OrgID, str(ok("get-organization", nil), "id"))
+	assumed := ok("assume-iam-role", map[string]any{"id": sandbox.RestrictedRoleID, "ttl": 900})
+	assert.NotContains(t, assumed, "secret", "the short-lived secret goes to a file")
+	assert.NotEmpty(t, str(assumed, "expires-at"))
+	assert.FileExists(t, str(assumed, "secret-file"))
 
 	for _, name := range catalogNames() {
 		assert.True(t, called[name], "tool %s was not called", name)
