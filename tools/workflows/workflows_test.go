@@ -496,7 +496,7 @@ func TestTokenBudget_EveryToolWithinTheIssueLimits(t *testing.T) {
 		}
 	}
 	mean := float64(total) / float64(len(all)) / 4
-	t.Logf("%d tools, mean %.1f tokens", len(all), mean)
+	t.Logf("%d tools, %d bytes, mean %.1f tokens", len(all), total, mean)
 	assert.LessOrEqual(t, mean, 150.0)
 }
 
