@@ -306,7 +306,7 @@ func TestStdioBinary_Sandbox(t *testing.T) {
 	require.NoError(t, err)
 	defer cs.Close()
 	s := &srv{session: cs, stderr: stderr}
-	assert.Len(t, toolNames(t, s), 25)
+	assert.Len(t, toolNames(t, s), servedTools())
 	assert.NotEmpty(t, s.ok(t, "list-api-keys", nil)["api-keys"])
 	assert.Contains(t, stderr.String(), "sandbox")
 }

@@ -16,6 +16,12 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/tools/workflows"
 )
 
+// servedTools is how many tools a server with no filter serves: the catalog's and the
+// composite ones.
+func servedTools() int {
+	return len(catalogNames()) + len(workflows.Tools(nil, workflows.Options{}))
+}
+
 // compositeOK calls a composite tool that must succeed and returns its structured content.
 func (s *srv) compositeOK(t *testing.T, name string, args map[string]any) map[string]any {
 	t.Helper()
@@ -183,4 +189,29 @@ func TestWorkflows_PromptsAreServed(t *testing.T) {
 	txt := got.Messages[0].Content.(*sdk.TextContent).Text
 	assert.Contains(t, txt, "ci-deploy")
 	assert.True(t, strings.Contains(txt, workflows.RotateKey))
+}
+
+// TestWorkflows_RotationAsksOnceForItsWholePlan: under --confirm destructive, a rotation that
+// retires the old key asks the human once, before anything is sent; a no leaves everything.
+func TestWorkflows_RotationAsksOnceForItsWholePlan(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	old := env.apiKeys(sandbox.RestrictedKeyName)[0]
+
+	no := &elicitingClient{}
+	s := env.startStdio(t, nil, no.options(), "--confirm", "destructive")
+	before := env.writes()
+	msg := s.fails(t, workflows.RotateKey, map[string]any{"id": old.Key, "retire-old": true})
+	assert.Contains(t, msg, "declined")
+	assert.Equal(t, before, env.writes(), "nothing sent after a no")
+	require.Len(t, no.asked(), 1)
+	assert.Contains(t, no.asked()[0], old.Key)
+
+	yes := &elicitingClient{yes: true}
+	s = env.startHTTP(t, nil, yes.options(), nil, "--confirm", "destructive")
+	s.compositeOK(t, workflows.RotateKey, map[string]any{"id": old.Key, "retire-old": true})
+	assert.Len(t, yes.asked(), 1, "one question for create and delete together")
+	keys := env.apiKeys(sandbox.RestrictedKeyName)
+	require.Len(t, keys, 1)
+	assert.NotEqual(t, old.Key, keys[0].Key)
 }
