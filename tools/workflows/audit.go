@@ -332,7 +332,9 @@ func (w *workflows) findings(ctx context.Context, d auditData, days int, since t
 
 	// Users.
 	for _, u := range d.users {
-		if u["two-factor-authentication"] == false && u["pending"] != true {
+		// Single-sign-on users authenticate with their identity provider, whose second factor
+		// this flag does not show; a pending invitation has no account yet.
+		if u["two-factor-authentication"] == false && u["pending"] != true && u["sso"] != true {
 			out = append(out, Finding{Severity: medium, Finding: "user without two-factor authentication", Subject: Subject{"user", str(u, "id"), str(u, "email")},
 				Why: "a stolen password alone opens this account; no API call enables 2FA: the user turns it on in the portal"})
 		}

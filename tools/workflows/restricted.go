@@ -214,7 +214,7 @@ func (w *workflows) roleThenKey(ctx context.Context, kp keyPlan) (tools.Result, 
 			return tools.Result{}, err
 		}
 		if !s.ok() {
-			return failed(kp.tool, s, "creating the role", "No key was created."), nil
+			return failed(kp.tool, s, "creating the role", "No key was created. If the role name is taken, give another role-name, or reuse-role:true to use a role whose policy is exactly this one."), nil
 		}
 		roleID, created = str(s.obj, "id"), true
 		if roleID == "" {

@@ -200,7 +200,7 @@ func notDryRun(tool string, s step) tools.Result {
 	return failed(tool, s, "the dry run of "+s.op, "Nothing was sent.")
 }
 
-// call is a tool call as a result names it: the fix of a finding, the next step.
+// toolCall is a tool call as a result names it: the fix of a finding, the next step.
 type toolCall struct {
 	Tool      string         `json:"tool"`
 	Arguments map[string]any `json:"arguments,omitempty"`

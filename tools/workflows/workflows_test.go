@@ -377,6 +377,43 @@ func TestRotateAPIKey_OneConfirmationForTheWholePlan(t *testing.T) {
 	assert.Equal(t, before, v.writes())
 }
 
+func TestConfirmPlan_WithoutElicitationRefusesBeforeAnything(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{Confirm: tools.ConfirmOptions{Mode: tools.ConfirmDestructive}})
+	old := v.keysNamed(sandbox.RestrictedKeyName)[0]
+	res := v.call(t, context.Background(), RotateKey, `{"id":"`+old.Key+`","retire-old":true}`)
+	require.Equal(t, tools.Refused, res.Outcome, res.Text)
+	assert.Contains(t, res.Text, "delete-api-key")
+	assert.Contains(t, res.Text, "confirm-fallback")
+	assert.Zero(t, v.writes())
+
+	// Without retire-old the plan holds no destructive step: nothing to ask.
+	res = v.call(t, context.Background(), RotateKey, `{"id":"`+old.Key+`"}`)
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+}
+
+func TestConfirmPlan_WritesModeAsksOnceForRoleAndKey(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{Confirm: tools.ConfirmOptions{Mode: tools.ConfirmWrites}})
+	p := &peer{}
+	ctx := tools.WithPeer(context.Background(), p)
+	args := `{"name":"asked","operations":["list-zones"]}`
+	res := v.call(t, ctx, CreateRestrictedKey, args)
+	require.Equal(t, tools.NeedsInput, res.Outcome, res.Text)
+	assert.Contains(t, res.Question.Message, "Create IAM role 'asked' allowing only list-zones")
+	assert.Zero(t, v.writes())
+
+	// An answer sealed for other arguments does not count.
+	p.state, p.answer = res.State, true
+	other := v.call(t, ctx, CreateRestrictedKey, `{"name":"other","operations":["list-zones"]}`)
+	require.Equal(t, tools.NeedsInput, other.Outcome)
+	assert.Zero(t, v.writes())
+
+	res = v.call(t, ctx, CreateRestrictedKey, args)
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	assert.Len(t, v.keysNamed("asked"), 1)
+}
+
 func TestAuditIAMKeys_FindsTheSeededProblems(t *testing.T) {
 	t.Parallel()
 	v := newEnv(t, tools.Options{})
