@@ -72,7 +72,7 @@ func TestStdioAndHTTP_ListTheTwentyFiveTools(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			names := toolNames(t, s)
-			assert.Equal(t, servedNames(), names, "the catalog's 25 tools and the IAM policy tools")
+			assert.Equal(t, servedNames(), names, "the catalog's tools, the IAM policy tools and the composite workflows")
 		})
 	}
 }
@@ -144,6 +144,15 @@ func TestEveryToolAgainstTheSandbox(t *testing.T) {
 	ok("delete-ai-api-key", map[string]any{"id": aiID})
 	ok("delete-iam-role", map[string]any{"id": roleID})
 	assert.Equal(t, "success", str(ok("get-operation", map[string]any{"id": opID}), "state"))
+
+	events := ok("list-events", nil)
+	assert.NotEmpty(t, events["events"], "the changes above were recorded")
+	assert.NotEmpty(t, ok("list-users", nil)["users"])
+	assert.Equal(t, sandbox.OrgID, str(ok("get-organization", nil), "id"))
+	assumed := ok("assume-iam-role", map[string]any{"id": sandbox.RestrictedRoleID, "ttl": 900})
+	assert.NotContains(t, assumed, "secret", "the short-lived secret goes to a file")
+	assert.NotEmpty(t, str(assumed, "expires-at"))
+	assert.FileExists(t, str(assumed, "secret-file"))
 
 	for _, name := range catalogNames() {
 		assert.True(t, called[name], "tool %s was not called", name)

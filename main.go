@@ -32,6 +32,7 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 	"github.com/exokeys/exoscale-keys-mcp/tools/iamtools"
 	"github.com/exokeys/exoscale-keys-mcp/tools/mcpadapter"
+	"github.com/exokeys/exoscale-keys-mcp/tools/workflows"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "sandbox":
 		err = runSandbox(ctx, args, stdout, stderr)
 	case "tools":
-		_, err = io.WriteString(stdout, tools.MarkdownTable(iamtools.Tools(nil)...))
+		_, err = io.WriteString(stdout, toolTable())
 	case "version":
 		_, err = fmt.Fprintf(stdout, "exoscale-keys-mcp %s\n", version)
 	case "help", "-h", "--help":
@@ -243,18 +244,40 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 	if err != nil {
 		return nil, err
 	}
-	full, err := e.NewRegistry(tools.Filter{})
+	filter := tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)}
+	full, err := serverRegistry(e, filter)
 	if err != nil {
 		return nil, err
 	}
-	if err := iamtools.Register(full, e); err != nil {
-		return nil, err
-	}
-	reg, err := full.Filtered(tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)})
+	reg, err := full.Filtered(filter)
 	if err != nil {
 		return nil, err
 	}
 	return &backend{engine: e, registry: reg, log: log, close: closeAll}, nil
+}
+
+// serverRegistry is everything the server can serve before the operator's filter: the
+// catalog's tools, the IAM policy tools with their resources, and the composite workflows with
+// their prompts. The workflows see the filter: they name in their results only tools served.
+func serverRegistry(e *tools.Engine, filter tools.Filter) (*tools.Registry, error) {
+	reg, err := e.NewRegistry(tools.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	if err := iamtools.Register(reg, e); err != nil {
+		return nil, err
+	}
+	if err := reg.AddTools(workflows.Tools(e, workflows.Options{Filter: filter})...); err != nil {
+		return nil, err
+	}
+	reg.AddPrompts(workflows.Prompts()...)
+	return reg, nil
+}
+
+// toolTable is the README's tool table: the catalog's tools and the IAM policy tools, then the
+// composite ones.
+func toolTable() string {
+	return tools.MarkdownTable(iamtools.Tools(nil)...) + tools.CompositeTable(workflows.Tools(nil, workflows.Options{}))
 }
 
 func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, error) {

@@ -179,6 +179,9 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// Endpoint returns the base URL, e.g. "https://api-ch-gva-2.exoscale.com/v2".
+func (c *Client) Endpoint() string { return c.base.String() }
+
 // Credentials returns the client's default credentials.
 func (c *Client) Credentials() Credentials { return c.creds }
 

@@ -28,6 +28,7 @@ var toolsetInfo = []ToolsetInfo{
 	{Name: "iam-org-policy", ListTool: "get-iam-organization-policy", ListHint: "get-iam-organization-policy shows the policy"},
 	{Name: "ai-deployments", ListTool: "list-deployments", ListHint: "list-deployments shows the deployments"},
 	{Name: "operations", ListHint: "operation ids come from the results of write tools"},
+	{Name: "iam-audit", ListHint: "audit-iam-keys reviews keys, roles and users"},
 }
 
 // Toolset returns what the catalog knows of a toolset (a zero value with the name for an

@@ -89,6 +89,9 @@ type Operation struct {
 	// AfterUnknown is the advice after a failure that may have been applied anyway ("" = the
 	// engine's default for the access class).
 	AfterUnknown string
+	// ArrayField, for an operation that answers with a bare JSON array (list-events), names
+	// the field the array is put under: a tool result is a JSON object.
+	ArrayField string
 
 	Description string // model-facing
 	// InputSchema is the tool's input: path, query and local parameters plus the request body's
@@ -150,7 +153,7 @@ func (o Operation) BodyParams() []string {
 }
 
 // Toolsets are the groups tools can be enabled by, in catalog order.
-var Toolsets = []string{"api-keys", "ai-api-keys", "iam-roles", "iam-org-policy", "ai-deployments", "operations"}
+var Toolsets = []string{"api-keys", "ai-api-keys", "iam-roles", "iam-org-policy", "ai-deployments", "operations", "iam-audit"}
 
 //go:embed operations/*.json
 var operationFiles embed.FS
@@ -214,6 +217,10 @@ var table = []Operation{
 		InUse: &InUse{List: "list-api-keys", Field: "api-keys", RefField: "role-id", NameField: "name", IDField: "key", What: "API keys",
 			Advice: "A key's role cannot be changed: delete those keys (delete-api-key) or replace each with a key on another role (create-api-key), then delete the role."},
 		Description: "Delete an IAM role. Irreversible."},
+	{Name: "assume-iam-role", Title: "Assume an IAM role", Toolset: "iam-roles", Method: "POST", Path: "/iam-role/{id}/assume", Access: Create, PathParams: id, LocalParams: dryRun, Secrets: []string{"secret"},
+		Public: []string{"key", "name", "org-id", "role-id", "expires-at"}, SecretFile: iamKeyFile,
+		SecretNote:  "This result holds a short-lived IAM secret, valid until expires-at. Store it now.",
+		Description: "Get short-lived credentials acting as an IAM role for ttl seconds; the secret is delivered like create-api-key's, expires-at says until when."},
 
 	// Organization policy
 	{Name: "get-iam-organization-policy", Title: "Get the organization policy", Toolset: "iam-org-policy", Method: "GET", Path: "/iam-organization-policy", Access: Read,
@@ -236,6 +243,14 @@ var table = []Operation{
 		Description: "Get an asynchronous operation's state. Tools already wait for their own."},
 	{Name: "list-zones", Title: "List zones", Toolset: "operations", Method: "GET", Path: "/zone", Access: Read, Unsigned: true,
 		Description: "List Exoscale zones and their API endpoints."},
+
+	// Audit
+	{Name: "list-events", Title: "List audit events", Toolset: "iam-audit", Method: "GET", Path: "/event", Access: Read, QueryParams: []string{"from", "to"}, ArrayField: "events",
+		Description: "List the organization's audit events (changes only, never reads): who (key, user, role) called which operation when. Default window: the last 24 h."},
+	{Name: "list-users", Title: "List users", Toolset: "iam-audit", Method: "GET", Path: "/user", Access: Read,
+		Description: "List the organization's users: email, role, SSO, two-factor authentication, pending invitation."},
+	{Name: "get-organization", Title: "Get the organization", Toolset: "iam-audit", Method: "GET", Path: "/organization", Access: Read,
+		Description: "Get the organization's id, name, address and currency."},
 }
 
 // catalog is the loaded table, built on first use so that start-up does no work.

@@ -72,6 +72,11 @@ var wantCatalog = []wantOp{
 
 	{"get-operation", "operations", "GET", "/operation/{id}", Read, idArg, noArgs, noArgs, noArgs, false, false},
 	{"list-zones", "operations", "GET", "/zone", Read, noArgs, noArgs, noArgs, noArgs, false, true},
+
+	{"assume-iam-role", "iam-roles", "POST", "/iam-role/{id}/assume", Create, idArg, noArgs, dry, []string{"secret"}, false, false},
+	{"list-events", "iam-audit", "GET", "/event", Read, noArgs, []string{"from", "to"}, noArgs, noArgs, false, false},
+	{"list-users", "iam-audit", "GET", "/user", Read, noArgs, noArgs, noArgs, noArgs, false, false},
+	{"get-organization", "iam-audit", "GET", "/organization", Read, noArgs, noArgs, noArgs, noArgs, false, false},
 }
 
 func TestCatalog_HoldsExactlyThePromisedOperations(t *testing.T) {
@@ -86,7 +91,7 @@ func TestCatalog_HoldsExactlyThePromisedOperations(t *testing.T) {
 	}
 	sort.Strings(got)
 	sort.Strings(want)
-	require.Len(t, want, 25)
+	require.Len(t, want, 29)
 	assert.Equal(t, want, got)
 }
 
@@ -131,7 +136,7 @@ func TestCatalog_OrderedByToolsetThenName(t *testing.T) {
 
 func TestToolsets_EachHoldsATool(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, []string{"api-keys", "ai-api-keys", "iam-roles", "iam-org-policy", "ai-deployments", "operations"}, Toolsets)
+	assert.Equal(t, []string{"api-keys", "ai-api-keys", "iam-roles", "iam-org-policy", "ai-deployments", "operations", "iam-audit"}, Toolsets)
 	used := map[string]int{}
 	for _, op := range Catalog() {
 		used[op.Toolset]++
@@ -200,6 +205,10 @@ func TestAnnotations_DerivedFromHTTPContract(t *testing.T) {
 		"reveal-deployment-api-key":      {true, true, false},
 		"get-operation":                  {true, true, false},
 		"list-zones":                     {true, true, false},
+		"assume-iam-role":                {false, false, false},
+		"list-events":                    {true, true, false},
+		"list-users":                     {true, true, false},
+		"get-organization":               {true, true, false},
 	}
 	ops := Catalog()
 	require.Len(t, want, len(ops))
@@ -271,7 +280,9 @@ func TestLocalParams_DryRunOnEveryChangeAllowDuplicateOnCreates(t *testing.T) {
 	t.Parallel()
 	for _, op := range Catalog() {
 		assert.Equal(t, !op.ReadOnly(), slices.Contains(op.LocalParams, ParamDryRun), op.Name)
-		assert.Equal(t, op.Access == Create, slices.Contains(op.LocalParams, ParamAllowDuplicateName), op.Name)
+		// Only creates of a named object have a duplicate-name check to lift (assume-iam-role
+		// mints credentials, not a named object).
+		assert.Equal(t, op.Access == Create && op.Duplicate != nil, slices.Contains(op.LocalParams, ParamAllowDuplicateName), op.Name)
 	}
 }
 
@@ -557,8 +568,12 @@ func TestOutputSchemas_AcceptDocumentedResponses(t *testing.T) {
 		"reveal-deployment-api-key":      `{"api-key":"k"}`,
 		"get-operation":                  op,
 		"list-zones":                     `{"zones":[{"name":"ch-gva-2","api-endpoint":"https://api-ch-gva-2.exoscale.com/v2","sos-endpoint":"https://sos-ch-gva-2.exo.io"}]}`,
+		"assume-iam-role":                `{"key":"EXOabc","name":"assumed-r","org-id":"o","role-id":"r","secret":"s","expires-at":"2026-03-25T10:15:00Z"}`,
+		"list-events":                    `{"events":[{"timestamp":"2026-03-25T10:00:00.000Z","handler":"create-api-key","status":200,"iam-api-key":{"key":"EXOabc","name":"k"},"body-params":{"name":"k"}}]}`,
+		"list-users":                     `{"users":[{"id":"u","email":"a@example.com","role":{"id":"r","name":"admin"},"sso":false,"two-factor-authentication":true,"pending":false}]}`,
+		"get-organization":               `{"id":"o","name":"Org","address":"a","postcode":"1","city":"c","country":"CH","currency":"CHF"}`,
 	}
-	require.Len(t, responses, 25)
+	require.Len(t, responses, 29)
 	for _, o := range Catalog() {
 		body, ok := responses[o.Name]
 		require.True(t, ok, o.Name)
@@ -660,6 +675,7 @@ func TestBodyParams_WhatIsLeftForTheRequestBody(t *testing.T) {
 		"update-iam-role":                {"description", "labels", "max-session-ttl", "permissions", "assume-role-policy"},
 		"update-iam-role-policy":         {"default-service-strategy", "services"},
 		"update-iam-organization-policy": {"default-service-strategy", "services"},
+		"assume-iam-role":                {"ttl"},
 	}
 	for _, op := range Catalog() {
 		assert.Equal(t, want[op.Name], op.BodyParams(), op.Name)

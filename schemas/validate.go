@@ -355,6 +355,7 @@ var patternWords = map[string]string{
 	patternScope:  `"public" or a deployment uuid`,
 	patternAPIKey: "an IAM API key id like EXO1a2b3c",
 	patternAIName: "letters, digits, spaces and _'()- only, starting and ending with a letter or digit",
+	patternTime:   "an RFC 3339 date-time like 2026-01-31T23:59:00Z",
 }
 
 // The patterns of the input schemas, as written in operations/*.json.
@@ -363,6 +364,7 @@ const (
 	patternScope  = "^(public|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$"
 	patternAPIKey = "^EXO[0-9A-Za-z]+$"
 	patternAIName = "^[A-Za-z0-9](?:[A-Za-z0-9 _'()-]*[A-Za-z0-9])?$"
+	patternTime   = `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`
 )
 
 // seeRef finds "see <tool>" in a property description: the error then repeats where to get a

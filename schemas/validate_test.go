@@ -66,6 +66,10 @@ var goodArgs = map[string][]string{
 	"reveal-deployment-api-key":      {`{"id":"` + uuid1 + `"}`},
 	"get-operation":                  {`{"id":"` + uuid1 + `"}`},
 	"list-zones":                     {`{}`},
+	"assume-iam-role":                {`{"id":"` + uuid1 + `","ttl":900}`},
+	"list-events":                    {`{}`, `{"from":"2026-01-01T00:00:00Z","to":"2026-01-02T00:00:00Z"}`},
+	"list-users":                     {`{}`},
+	"get-organization":               {`{}`},
 }
 
 func TestValidate_AcceptsGoodArgumentsForEveryTool(t *testing.T) {

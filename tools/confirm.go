@@ -64,7 +64,7 @@ const confirmTTL = 5 * time.Minute
 // or the fallback applies. MCP requires request state that affects authorization to be
 // integrity-protected and single-use.
 func (e *Engine) confirmStage(ctx context.Context, c *call) (Result, bool, error) {
-	if !e.confirm.needed(c.op) {
+	if !e.confirm.needed(c.op) || planConfirmed(ctx) {
 		return Result{}, false, nil
 	}
 	digest, err := argsDigest(c.args)

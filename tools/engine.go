@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -164,6 +165,9 @@ func (e *Engine) Instructions(reg *Registry) string {
 	if served("list-iam-operations") && served("check-iam-access") {
 		say = append(say, "Before writing a policy, list-iam-operations names the operations and check-iam-access tests a key, role or draft policy (exoscale://iam/policy-guide explains policies).")
 	}
+	if served("get-server-identity") {
+		say = append(say, "get-server-identity says which key and role this server acts as and what they allow.")
+	}
 	if serves(takesDryRun) {
 		say = append(say, "Tools that change something take dry-run to preview the exact request.")
 	}
@@ -279,6 +283,9 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 		return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "")), nil
 	}
 	c.status = resp.Status
+	if op.ArrayField != "" {
+		resp.Body = wrapArray(op.ArrayField, resp.Body)
+	}
 	if op.Access == schemas.Read {
 		// The hot path: a read answers with Exoscale's own JSON, compacted, without decoding
 		// it into maps and encoding it again.
@@ -327,4 +334,20 @@ func (e *Engine) ownCredentials(ctx context.Context) apiclient.Credentials {
 		return c
 	}
 	return e.client.Credentials()
+}
+
+// wrapArray puts a bare JSON array answer under field, since a tool result is an object; any
+// other body is left as it is.
+func wrapArray(field string, body []byte) []byte {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 || b[0] != '[' {
+		return body
+	}
+	name, _ := json.Marshal(field)
+	out := make([]byte, 0, len(b)+len(name)+3)
+	out = append(out, '{')
+	out = append(out, name...)
+	out = append(out, ':')
+	out = append(out, b...)
+	return append(out, '}')
 }

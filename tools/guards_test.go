@@ -211,7 +211,8 @@ func TestGuard_HarmlessChangesGoThrough(t *testing.T) {
 		// iam allowed while other services change
 		rulesPolicy("deny", map[string]any{"iam": map[string]any{"type": "allow"}, "compute": map[string]any{"type": "allow"}, "dbaas": map[string]any{"type": "deny"}}),
 		rulesPolicy("allow", map[string]any{"compute": rules([2]string{"deny", "operation == 'delete-instance'"}, [2]string{"allow", "true"})}),
-		rulesPolicy("allow", map[string]any{"iam": rules([2]string{"deny", "operation == 'list-users'"}, [2]string{"allow", "true"})}),
+		// an iam operation no tool of this server calls
+		rulesPolicy("allow", map[string]any{"iam": rules([2]string{"deny", "operation == 'delete-user'"}, [2]string{"allow", "true"})}),
 	}
 	for i, p := range harmless {
 		res := v.call(t, t.Context(), "update-iam-role-policy", with(map[string]any{"id": sandbox.AdminRoleID}, p))

@@ -56,3 +56,28 @@ func firstSentence(s string) string {
 	}
 	return s
 }
+
+// CompositeTable renders tools that are not catalog operations (composite tools) as rows of
+// the README's tool table, after MarkdownTable's.
+func CompositeTable(ts []Tool) string {
+	var b strings.Builder
+	for _, t := range ts {
+		var hints []string
+		if t.Annotations.ReadOnly {
+			hints = append(hints, "read-only")
+		}
+		if t.Annotations.Destructive {
+			hints = append(hints, "destructive")
+		}
+		if t.Annotations.Idempotent {
+			hints = append(hints, "idempotent")
+		}
+		if t.Access == schemas.Create || t.Access == schemas.Rotate {
+			hints = append(hints, "secret")
+		}
+		summary := firstSentence(t.Description)
+		fmt.Fprintf(&b, "| `%s` | %s | composite | %s | %s |\n", t.Name, t.Toolset,
+			strings.Join(hints, ", "), strings.ReplaceAll(strings.TrimSuffix(summary, "."), "|", "\\|")+".")
+	}
+	return b.String()
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 	"github.com/exokeys/exoscale-keys-mcp/tools/iamtools"
+	"github.com/exokeys/exoscale-keys-mcp/tools/workflows"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -87,6 +88,8 @@ func TestToolsList_Golden(t *testing.T) {
 	t.Parallel()
 	reg, e, _ := catalogRegistry(t)
 	require.NoError(t, iamtools.Register(reg, e))
+	// The composite tools are served beside the catalog's: the model sees them too.
+	require.NoError(t, reg.AddTools(workflows.Tools(e, workflows.Options{})...))
 	var list []mcp.Tool
 	for _, st := range ServerTools(reg, nil) {
 		list = append(list, st.Tool)

@@ -1,0 +1,159 @@
+package tools
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
+)
+
+// Seams for composite tools (package tools/workflows): one confirmation for a whole plan,
+// what the server acts as, and the secret files of a key this server wrote.
+
+type planConfirmedKey struct{}
+
+// planConfirmed reports whether ctx carries a confirmation of the composite plan its calls
+// belong to. Only ConfirmPlan sets it; a transport cannot (the context is the server's).
+func planConfirmed(ctx context.Context) bool {
+	ok, _ := ctx.Value(planConfirmedKey{}).(bool)
+	return ok
+}
+
+// ConfirmPlan asks the human once for a composite tool's whole plan, when any of steps (the
+// catalog operations the plan will call) needs a confirmation under the configured mode. A
+// composite that asked per step would stop half-way (a role made, its key not) each time the
+// human is asked.
+//
+// It answers like a step: stop is true with a Result (NeedsInput with a question sealed for
+// this tool and these arguments, Declined, or Refused when the client cannot ask) that the
+// composite returns as it is. When the plan may go on, the returned context carries the
+// confirmation: calls made with it skip their own confirmation stage.
+func (e *Engine) ConfirmPlan(ctx context.Context, tool string, args map[string]any, steps []string, message string) (_ context.Context, res Result, stop bool, err error) {
+	var needed *schemas.Operation
+	for _, s := range steps {
+		spec, ok := e.ops[s]
+		if !ok {
+			return ctx, Result{}, true, fmt.Errorf("tools: plan of %s: no catalog operation %q", tool, s)
+		}
+		if e.confirm.needed(&spec.op) {
+			needed = &spec.op
+			break
+		}
+	}
+	if needed == nil || planConfirmed(ctx) {
+		return ctx, Result{}, false, nil
+	}
+	confirmed := context.WithValue(ctx, planConfirmedKey{}, true)
+	digest, err := argsDigest(args)
+	if err != nil {
+		return ctx, Result{}, true, err
+	}
+	peer := PeerFrom(ctx)
+	principal := principalOf(peer.SessionID(), e.ownCredentials(ctx))
+	if ans, ok := peer.Answer(ConfirmID); ok {
+		if err := e.checkState(ans.State, tool, digest, principal); err != nil {
+			e.log.Info("a confirmation answer was ignored", "tool", tool, "reason", err)
+		} else if ans.Accepted && ans.Yes {
+			return confirmed, Result{}, false, nil
+		} else {
+			return ctx, fail(Declined, "declined: the user did not confirm %s. Nothing changed. Do not retry unless the user asks for it.", tool), true, nil
+		}
+	}
+	if !peer.CanAsk() {
+		if e.confirm.AllowWithoutElicitation {
+			return confirmed, Result{}, false, nil
+		}
+		return ctx, fail(Refused, "refused: %s calls %s, which needs a human's confirmation (--confirm %s), and this MCP client cannot ask for it (no elicitation support). Nothing changed. "+
+			"Use a client that supports elicitation, or the operator can set --confirm-fallback allow.", tool, needed.Name, e.confirm.Mode), true, nil
+	}
+	var nonce [16]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return ctx, Result{}, true, fmt.Errorf("tools: confirmation nonce: %w", err)
+	}
+	state, err := e.sealer.Seal(ConfirmState{
+		Tool: tool, Digest: digest, Principal: principal,
+		Expires: e.now().Add(confirmTTL).UTC(), Nonce: hex.EncodeToString(nonce[:]),
+	})
+	if err != nil {
+		return ctx, Result{}, true, fmt.Errorf("tools: sealing a confirmation: %w", err)
+	}
+	return ctx, Result{Outcome: NeedsInput, Question: &Question{ID: ConfirmID, Message: message}, State: state}, true, nil
+}
+
+// Identity is what the server acts as and how it is set up, for get-server-identity.
+type Identity struct {
+	// Key is the IAM key that signs this call: the tenant's in multi-tenant mode, else the
+	// server's own.
+	Key             string
+	Tenant          bool
+	Endpoint        string
+	SecretDelivery  DeliveryMode
+	SecretsDir      string
+	Confirm         ConfirmMode
+	ConfirmFallback string // deny | allow
+	SelfLockout     bool   // --allow-self-lockout
+}
+
+// Identity returns what the server acts as for ctx's calls. It does no I/O.
+func (e *Engine) Identity(ctx context.Context) Identity {
+	creds := e.ownCredentials(ctx)
+	_, tenant := apiclient.CredentialsFrom(ctx)
+	id := Identity{
+		Key: creds.Key, Tenant: tenant, Endpoint: e.client.Endpoint(),
+		SecretDelivery: e.secrets.Mode, Confirm: e.confirm.Mode, ConfirmFallback: "deny",
+		SelfLockout: e.guards.AllowSelfLockout,
+	}
+	if id.SecretDelivery == "" {
+		id.SecretDelivery = DeliverInline
+	}
+	if id.SecretDelivery == DeliverFile {
+		id.SecretsDir = e.secrets.Dir
+	}
+	if id.Confirm == "" {
+		id.Confirm = ConfirmNone
+	}
+	if e.confirm.AllowWithoutElicitation {
+		id.ConfirmFallback = "allow"
+	}
+	return id
+}
+
+// RetireSecretFiles renames the secret files this server wrote for the IAM key id (in file
+// delivery) to <file><suffix> (".retired"), so nobody loads a secret that is about to stop
+// working, and returns the new paths. In inline delivery there are none.
+func (e *Engine) RetireSecretFiles(id, suffix string) ([]string, error) {
+	if e.secrets.Mode != DeliverFile || id == "" || strings.ContainsAny(id, `/\*?[`) {
+		return nil, nil
+	}
+	// Files are named <tool>_<name>_<key>_<time>_<random>.env (fileStem, writeSecretFile).
+	matches, err := filepath.Glob(filepath.Join(e.secrets.Dir, "*_"+id+"_*.env"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		if err := os.Rename(m, m+suffix); err != nil {
+			return out, fmt.Errorf("renaming a secret file of %s: %w", id, unwrapPath(err))
+		}
+		out = append(out, m+suffix)
+	}
+	return out, nil
+}
+
+// Undo runs a delete (a catalog operation of access Delete) that removes what the same
+// composite call created moments before, such as the role of a key that could not be created.
+// It skips the confirmation stage only: the human approved creating the object (or was not
+// asked), and undoing it leaves the organization as it was. Every other stage applies.
+func (e *Engine) Undo(ctx context.Context, operation string, args map[string]any) (Result, error) {
+	spec, ok := e.ops[operation]
+	if !ok || spec.op.Access != schemas.Delete {
+		return Result{}, fmt.Errorf("tools: Undo: %q is not a catalog delete", operation)
+	}
+	return e.Call(context.WithValue(ctx, planConfirmedKey{}, true), operation, args)
+}
