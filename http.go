@@ -127,12 +127,14 @@ func isLoopbackHost(host string) bool {
 
 func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("http", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c common
 	var f httpFlags
 	c.register(fs, getenv)
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := c.check(); err != nil {
 		return err
 	}
 	token, err := f.authToken(getenv)
@@ -155,16 +157,17 @@ func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	if f.credsFromHeaders && c.sandbox {
 		return errors.New("--credentials-from-headers and --sandbox do not go together: the sandbox has its own credentials")
 	}
+	// Bind before the backend starts: a busy port is reported before the sandbox is announced.
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", f.listen, err)
+	}
 	b, err := c.newBackend(ctx, stderr, getenv, "http", !f.credsFromHeaders)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer b.close()
-
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return err
-	}
 	hs, shutdown := newHTTPServer(b, f, token)
 	hs.TLSConfig = tlsConfig
 	b.log.Info("serving streamable HTTP", "url", fmt.Sprintf("%s://%s/mcp", map[bool]string{true: "https", false: "http"}[tlsConfig != nil], ln.Addr()), "bearer-token", token != "", "credentials-from-headers", f.credsFromHeaders)

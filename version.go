@@ -1,0 +1,89 @@
+package main
+
+import (
+	_ "embed"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// versionFile is the version of the current release line, the one source of truth: release
+// builds stamp it (the .goreleaser.yaml hook refuses a tag that differs, the Dockerfile reads
+// it), and server.json and manifest.json carry it (TestReleaseFiles_VersionIsVERSION).
+//
+//go:embed VERSION
+var versionFile string
+
+// releaseVersion is VERSION without its newline.
+func releaseVersion() string { return strings.TrimSpace(versionFile) }
+
+// version is what the binary calls itself: in `version`, the MCP serverInfo and the User-Agent.
+// Release builds stamp it with -ldflags "-X main.version=0.1.0"; left empty, init takes the
+// module version that `go install …@v0.1.0` records, else VERSION with "-dev".
+var version string
+
+func init() {
+	bi, _ := debug.ReadBuildInfo()
+	version = resolveVersion(version, bi)
+}
+
+// resolveVersion picks the version: a stamp wins, then a real module version (not "(devel)",
+// which a build from a checkout has), then VERSION-dev.
+func resolveVersion(stamped string, bi *debug.BuildInfo) string {
+	if stamped != "" {
+		return stamped
+	}
+	if bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return strings.TrimPrefix(bi.Main.Version, "v")
+	}
+	return releaseVersion() + "-dev"
+}
+
+// buildDetails is what `version` prints besides the version, from the build info.
+type buildDetails struct {
+	module, moduleVersion string
+	revision, time        string // empty when built without VCS information
+	modified              string // "true", "false" or "" (unknown)
+	goVersion             string
+}
+
+func readBuildDetails(bi *debug.BuildInfo) buildDetails {
+	d := buildDetails{goVersion: runtime.Version()}
+	if bi == nil {
+		return d
+	}
+	d.module, d.moduleVersion, d.goVersion = bi.Main.Path, bi.Main.Version, bi.GoVersion
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			d.revision = s.Value
+		case "vcs.time":
+			d.time = s.Value
+		case "vcs.modified":
+			d.modified = s.Value
+		}
+	}
+	return d
+}
+
+// writeVersion prints the version and where the binary came from, one fact a line.
+func writeVersion(w io.Writer, version string, d buildDetails) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "exoscale-keys-mcp %s\n", version)
+	if d.module != "" {
+		fmt.Fprintf(&b, "  module    %s %s\n", d.module, d.moduleVersion)
+	}
+	if d.revision != "" {
+		fmt.Fprintf(&b, "  revision  %s %s\n", d.revision, d.time)
+		fmt.Fprintf(&b, "  modified  %s\n", d.modified)
+	} else {
+		// Go leaves VCS information out with -buildvcs=false (some machines set it in GOFLAGS)
+		// and when the source is not a checkout (go install …@version has the module version).
+		b.WriteString("  revision  unknown (built without VCS information; go build -buildvcs=true records it)\n")
+	}
+	fmt.Fprintf(&b, "  go        %s %s/%s\n", d.goVersion, runtime.GOOS, runtime.GOARCH)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
