@@ -275,6 +275,12 @@ func TestVersion_PrintsRevisionAndModifiedFlag(t *testing.T) {
 	require.NoError(t, writeVersion(&b, "0.1.0-dev", readBuildDetails(&debug.BuildInfo{Main: bi.Main})))
 	assert.Contains(t, b.String(), "revision  unknown", "without VCS information it says so")
 	assert.Contains(t, b.String(), "-buildvcs=true")
+
+	b.Reset()
+	installed := &debug.BuildInfo{Main: debug.Module{Path: bi.Main.Path, Version: "v0.1.0"}}
+	require.NoError(t, writeVersion(&b, "0.1.0", readBuildDetails(installed)))
+	assert.Contains(t, b.String(), "module    github.com/exokeys/exoscale-keys-mcp v0.1.0")
+	assert.Contains(t, b.String(), "revision  unknown (built from the module version above", "go install @version has no VCS information")
 }
 
 // TestVersion_ABuildReportsItsStampAndBuildInfo builds the binary as a release does (a version

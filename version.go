@@ -78,9 +78,12 @@ func writeVersion(w io.Writer, version string, d buildDetails) error {
 	if d.revision != "" {
 		fmt.Fprintf(&b, "  revision  %s %s\n", d.revision, d.time)
 		fmt.Fprintf(&b, "  modified  %s\n", d.modified)
+	} else if d.moduleVersion != "" && d.moduleVersion != "(devel)" {
+		// go install …@version builds from the module zip, which has no VCS information: the
+		// module version (a pseudo-version names the commit) stands for it.
+		b.WriteString("  revision  unknown (built from the module version above, not a checkout)\n")
 	} else {
-		// Go leaves VCS information out with -buildvcs=false (some machines set it in GOFLAGS)
-		// and when the source is not a checkout (go install …@version has the module version).
+		// A checkout built with -buildvcs=false (some machines set it in GOFLAGS).
 		b.WriteString("  revision  unknown (built without VCS information; go build -buildvcs=true records it)\n")
 	}
 	fmt.Fprintf(&b, "  go        %s %s/%s\n", d.goVersion, runtime.GOOS, runtime.GOARCH)
