@@ -242,6 +242,10 @@ func TestVersion_Resolve(t *testing.T) {
 	withModule := func(v string) *debug.BuildInfo {
 		return &debug.BuildInfo{Main: debug.Module{Path: "github.com/exokeys/exoscale-keys-mcp", Version: v}}
 	}
+	withVCS := func(bi *debug.BuildInfo) *debug.BuildInfo {
+		bi.Settings = []debug.BuildSetting{{Key: "vcs.revision", Value: "91f4d2a15c441a005a7fdf2cdcbeffd8f1058872"}}
+		return bi
+	}
 	for _, tc := range []struct {
 		name    string
 		stamped string
@@ -252,6 +256,10 @@ func TestVersion_Resolve(t *testing.T) {
 		{"go install @version", "", withModule("v0.1.0"), "0.1.0"},
 		{"go install @commit", "", withModule("v0.0.0-20261205001000-1f4d50656fad"), "0.0.0-20261205001000-1f4d50656fad"},
 		{"a checkout", "", withModule("(devel)"), releaseVersion() + "-dev"},
+		{"a checkout stamped with VCS information", "", withVCS(withModule("v0.0.0-20261205003949-91f4d2a15c44+dirty")), releaseVersion() + "-dev"},
+		{"a checkout at a tag", "", withVCS(withModule("v0.1.0")), "0.1.0"},
+		{"a modified checkout at a tag", "", withVCS(withModule("v0.1.0+dirty")), "0.1.0+dirty"},
+		{"go install @commit after a tag", "", withModule("v0.1.1-0.20261205003949-91f4d2a15c44"), "0.1.1-0.20261205003949-91f4d2a15c44"},
 		{"no build info", "", nil, releaseVersion() + "-dev"},
 	} {
 		assert.Equal(t, tc.want, resolveVersion(tc.stamped, tc.bi), tc.name)

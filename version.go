@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -29,16 +30,26 @@ func init() {
 	version = resolveVersion(version, bi)
 }
 
-// resolveVersion picks the version: a stamp wins, then a real module version (not "(devel)",
-// which a build from a checkout has), then VERSION-dev.
+// pseudoVersion matches Go's pseudo-versions (v0.0.0-20261205003949-91f4d2a15c44 and the
+// .0.yyyymmddhhmmss forms), with the +dirty a modified checkout adds.
+var pseudoVersion = regexp.MustCompile(`[-.]\d{14}-[0-9a-f]{12}(\+incompatible)?(\+dirty)?$`)
+
+// resolveVersion picks the version: a stamp wins, then the module version, except where it says
+// nothing a reader wants: "(devel)" (a checkout built without VCS stamping) and the
+// pseudo-version Go derives from an untagged checkout's commit (the revision line shows that
+// commit), which give VERSION-dev. A pseudo-version from go install …@commit is kept: it is all
+// that build knows of its commit.
 func resolveVersion(stamped string, bi *debug.BuildInfo) string {
 	if stamped != "" {
 		return stamped
 	}
-	if bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return strings.TrimPrefix(bi.Main.Version, "v")
+	if bi == nil || bi.Main.Version == "" || bi.Main.Version == "(devel)" {
+		return releaseVersion() + "-dev"
 	}
-	return releaseVersion() + "-dev"
+	if pseudoVersion.MatchString(bi.Main.Version) && readBuildDetails(bi).revision != "" {
+		return releaseVersion() + "-dev"
+	}
+	return strings.TrimPrefix(bi.Main.Version, "v")
 }
 
 // buildDetails is what `version` prints besides the version, from the build info.
