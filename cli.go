@@ -152,9 +152,9 @@ func runHelp(args []string, stdout io.Writer) error {
 	return err
 }
 
-// check refuses flag values that need no I/O to judge, so that a mistake is reported before
-// anything starts (the sandbox, a listener, a secretCommand). The engine checks them again
-// when it is built; these are the same rules, worded with the flag's name.
+// check refuses bad flag values before anything starts (the sandbox, a listener, a
+// secretCommand): the engine's own rules, worded with the flag's name (it checks them again when
+// it is built), and an --audit-log it could not open.
 func (c *common) check() error {
 	if _, err := newLogger(c.logLevel, io.Discard); err != nil {
 		return &usageError{err.Error()}
@@ -183,6 +183,15 @@ func (c *common) check() error {
 		if err := f.filter.Validate(); err != nil {
 			return usagef("%s: %v", f.flag, err)
 		}
+	}
+	if c.auditLog != "" {
+		// Opened the way the backend opens it (append, create 0600), then closed: a missing
+		// directory or a read-only file is reported now rather than after the sandbox starts.
+		a, err := tools.OpenAuditLog(c.auditLog)
+		if err != nil {
+			return fmt.Errorf("--audit-log: %w", err)
+		}
+		a.Close()
 	}
 	return nil
 }

@@ -130,6 +130,22 @@ func TestCLI_BusyPortIsReportedBeforeTheSandboxStarts(t *testing.T) {
 	assert.NotContains(t, stderr, "serving the embedded sandbox")
 }
 
+// TestCLI_AnAuditLogThatCannotBeOpenedIsReportedBeforeTheSandboxStarts.
+func TestCLI_AnAuditLogThatCannotBeOpenedIsReportedBeforeTheSandboxStarts(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "audit.jsonl")
+	for _, args := range [][]string{
+		{"stdio", "--sandbox", "--audit-log", missing},
+		{"http", "--sandbox", "--listen", "127.0.0.1:0", "--audit-log", missing},
+	} {
+		code, _, stderr := runCLI(t, cleanEnv(t), args...)
+		assert.Equal(t, 1, code, stderr)
+		assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line:\n%s", stderr)
+		assert.Contains(t, stderr, "--audit-log: audit log: open "+missing)
+		assert.NotContains(t, stderr, "serving the embedded sandbox")
+	}
+}
+
 func TestCLI_NoCredentialsErrorPointsToTheSandbox(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"stdio"}, {"http", "--listen", "127.0.0.1:0"}} {
