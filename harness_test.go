@@ -9,11 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -212,15 +212,15 @@ func (e *testEnv) startHTTP(t *testing.T, env map[string]string, copts *sdk.Clie
 	return &srv{session: cs, stderr: stderr, url: url}
 }
 
-// startHTTPServer starts "http" on a free port and returns its /mcp URL once /healthz answers.
+// startHTTPServer starts "http" on 127.0.0.1:0 and returns its /mcp URL, read from the address
+// the server reports, once /healthz answers.
 func (e *testEnv) startHTTPServer(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer) {
 	t.Helper()
-	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"http", "--listen", addr, "--poll-interval", "5ms"}, args...), nil, io.Discard, stderr, e.getenv(env))
+		done <- run(ctx, append([]string{"http", "--listen", "127.0.0.1:0", "--poll-interval", "5ms"}, args...), nil, io.Discard, stderr, e.getenv(env))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -230,17 +230,30 @@ func (e *testEnv) startHTTPServer(t *testing.T, env map[string]string, args ...s
 			t.Error("http server did not stop")
 		}
 	})
+	addr := listeningAddr(t, done, stderr)
 	waitHealthy(t, "http://"+addr, done, stderr)
 	return "http://" + addr + "/mcp", stderr
 }
 
-func freeAddr(t *testing.T) string {
+// servingURL matches the line in which the http command reports the address it bound.
+var servingURL = regexp.MustCompile(`serving streamable HTTP"? url=https?://([^/ ]+)/mcp`)
+
+// listeningAddr waits for the server to report its bound address (host:port) on stderr.
+func listeningAddr(t *testing.T, done chan int, stderr *syncBuffer) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	for range 2000 {
+		if m := servingURL.FindStringSubmatch(stderr.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("server exited with %d:\n%s", code, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("server never reported its address:\n%s", stderr.String())
+	return ""
 }
 
 func waitHealthy(t *testing.T, base string, done <-chan int, stderr *syncBuffer) {

@@ -1,9 +1,10 @@
 package main
 
-// Tests of the hardened streamable HTTP transport (issue 4, section 4): exposure rules, bearer
-// token, Origin and Host checks, body and query limits, rate limits, the session cap, session
-// end, graceful shutdown and multi-tenant credentials. Refusals are checked on the wire (status,
-// headers); what works is checked through the official Go SDK client against the sandbox.
+// End-to-end tests of the http command: exposure rules, bearer token, Origin and Host checks,
+// body and query limits, rate limits, the session cap, session end, graceful shutdown, TLS and
+// multi-tenant credentials, on a server bound to 127.0.0.1:0. Refusals are checked on the wire
+// (status, headers); what works is checked through the official Go SDK client against the
+// sandbox. Each check's cases in full are unit tests in internal/httpserve.
 
 import (
 	"context"
@@ -15,7 +16,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -202,20 +202,21 @@ type controlledServer struct {
 	code int
 }
 
-// launchHTTP starts "http" on a free loopback port and waits until /healthz answers through hc.
+// launchHTTP starts "http" on 127.0.0.1:0 and waits until /healthz answers through hc.
 func (e *testEnv) launchHTTP(t *testing.T, env map[string]string, hc *http.Client, scheme string, args ...string) *controlledServer {
 	t.Helper()
-	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &controlledServer{addr: addr, base: scheme + "://" + addr, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	s := &controlledServer{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	go func() {
-		s.done <- run(ctx, append([]string{"http", "--listen", addr, "--poll-interval", "5ms"}, args...), nil, io.Discard, s.stderr, e.getenv(env))
+		s.done <- run(ctx, append([]string{"http", "--listen", "127.0.0.1:0", "--poll-interval", "5ms"}, args...), nil, io.Discard, s.stderr, e.getenv(env))
 	}()
 	t.Cleanup(func() {
 		if s.stop() < 0 {
 			t.Error("http server did not stop")
 		}
 	})
+	s.addr = listeningAddr(t, s.done, s.stderr)
+	s.base = scheme + "://" + s.addr
 	for range 200 {
 		select {
 		case code := <-s.done:
@@ -412,19 +413,19 @@ func TestHTTP_RefusesToStartExposed(t *testing.T) {
 			want: []string{"refusing", "TLS", "--allow-insecure-http"}, wantAbsent: []string{"bearer token", "env-token-456"}},
 		{name: "a token file without TLS", args: []string{"--listen", "0.0.0.0:0", "--auth-token-file", tokenFile},
 			want: []string{"refusing", "TLS"}, wantAbsent: []string{"bearer token", "file-token-123"}},
-		{name: "an empty token file", args: []string{"--listen", freeAddr(t), "--auth-token-file", emptyFile},
+		{name: "an empty token file", args: []string{"--listen", "127.0.0.1:0", "--auth-token-file", emptyFile},
 			want: []string{"--auth-token-file", "empty"}},
-		{name: "a missing token file", args: []string{"--listen", freeAddr(t), "--auth-token-file", filepath.Join(dir, "nope")},
+		{name: "a missing token file", args: []string{"--listen", "127.0.0.1:0", "--auth-token-file", filepath.Join(dir, "nope")},
 			want: []string{"--auth-token-file"}},
-		{name: "a token as a flag value", args: []string{"--listen", freeAddr(t), "--auth-token", "flag-token-789"},
+		{name: "a token as a flag value", args: []string{"--listen", "127.0.0.1:0", "--auth-token", "flag-token-789"},
 			want: []string{"flag provided but not defined: -auth-token"}, wantAbsent: []string{"flag-token-789"}, usage: true},
-		{name: "a token as a flag value with =", args: []string{"--listen", freeAddr(t), "--token=flag-token-789"},
+		{name: "a token as a flag value with =", args: []string{"--listen", "127.0.0.1:0", "--token=flag-token-789"},
 			want: []string{"flag provided but not defined: -token"}, wantAbsent: []string{"flag-token-789"}, usage: true},
-		{name: "a certificate without its key", args: []string{"--listen", freeAddr(t), "--tls-cert", tokenFile},
+		{name: "a certificate without its key", args: []string{"--listen", "127.0.0.1:0", "--tls-cert", tokenFile},
 			want: []string{"--tls-cert", "--tls-key"}},
-		{name: "a key without its certificate", args: []string{"--listen", freeAddr(t), "--tls-key", tokenFile},
+		{name: "a key without its certificate", args: []string{"--listen", "127.0.0.1:0", "--tls-key", tokenFile},
 			want: []string{"--tls-cert", "--tls-key"}},
-		{name: "an unreadable certificate", args: []string{"--listen", freeAddr(t), "--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", tokenFile},
+		{name: "an unreadable certificate", args: []string{"--listen", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", tokenFile},
 			want: []string{"TLS"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -459,69 +460,6 @@ func TestHTTP_RefusesToStartExposed(t *testing.T) {
 	}
 }
 
-// TestHTTP_ExposureRules checks the rule itself, including the cases that start (they would
-// bind a public address, which tests do not do).
-func TestHTTP_ExposureRules(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		listen, token, cert, key string
-		insecure                 bool
-		wantErr                  string
-	}{
-		{listen: "127.0.0.1:8080"},
-		{listen: "127.0.0.2:8080"},
-		{listen: "[::1]:8080"},
-		{listen: "localhost:8080"},
-		{listen: "0.0.0.0:8080", token: "t", insecure: true},
-		{listen: "0.0.0.0:8080", token: "t", cert: "c.pem", key: "k.pem"},
-		{listen: "10.0.0.1:8443", token: "t", cert: "c.pem", key: "k.pem"},
-		{listen: "0.0.0.0:8080", wantErr: "bearer token"},
-		{listen: "0.0.0.0:8080", cert: "c.pem", key: "k.pem", wantErr: "bearer token"},
-		{listen: "0.0.0.0:8080", token: "t", wantErr: "TLS"},
-		{listen: "0.0.0.0:8080", token: "t", cert: "c.pem", wantErr: "--tls-key go together"},
-		{listen: "127.0.0.1:8080", key: "k.pem", wantErr: "--tls-cert and --tls-key go together"},
-		{listen: ":8080", token: "t", wantErr: "TLS"},
-		{listen: "8080", wantErr: "--listen"},
-	} {
-		f := httpFlags{listen: tc.listen, tlsCert: tc.cert, tlsKey: tc.key, allowInsecureHTTP: tc.insecure}
-		err := f.checkExposure(tc.token)
-		if tc.wantErr == "" {
-			assert.NoError(t, err, "%+v", tc)
-		} else if assert.Error(t, err, "%+v", tc) {
-			assert.Contains(t, err.Error(), tc.wantErr)
-		}
-	}
-}
-
-// TestHTTP_TokenComesFromEnvOrFileNeverAFlag: the flags offer no way to pass the token's
-// value; the default address is loopback.
-func TestHTTP_TokenComesFromEnvOrFileNeverAFlag(t *testing.T) {
-	t.Parallel()
-	fs := flag.NewFlagSet("http", flag.ContinueOnError)
-	var c common
-	var f httpFlags
-	c.register(fs, func(string) string { return "" })
-	f.register(fs)
-	assert.Equal(t, "127.0.0.1:8080", fs.Lookup("listen").DefValue)
-	require.NotNil(t, fs.Lookup("auth-token-file"))
-	fs.VisitAll(func(fl *flag.Flag) {
-		if strings.Contains(fl.Name, "token") {
-			assert.Equal(t, "auth-token-file", fl.Name, "a flag may name a token file, never hold a token")
-		}
-	})
-
-	dir := t.TempDir()
-	file := filepath.Join(dir, "token")
-	require.NoError(t, os.WriteFile(file, []byte("  from-file\n"), 0o600))
-	env := func(string) string { return " from-env " }
-	tok, err := (&httpFlags{}).authToken(env)
-	require.NoError(t, err)
-	assert.Equal(t, "from-env", tok)
-	tok, err = (&httpFlags{authTokenFile: file}).authToken(env)
-	require.NoError(t, err)
-	assert.Equal(t, "from-file", tok, "the file the operator named wins over the environment")
-}
-
 // --- token, origin, host ----------------------------------------------------------------------
 
 // TestHTTP_BearerToken: with a token, /mcp answers 401 with WWW-Authenticate: Bearer unless
@@ -537,15 +475,10 @@ func TestHTTP_BearerToken(t *testing.T) {
 		name, authorization string
 		want                int
 	}{
+		// Every spelling is in internal/httpserve's TestBearer_ExactTokenOnly; these are on the wire.
 		{"no Authorization", "", http.StatusUnauthorized},
 		{"wrong token", "Bearer " + wrong, http.StatusUnauthorized},
-		{"token with a suffix", "Bearer " + token + "x", http.StatusUnauthorized},
-		{"a prefix of the token", "Bearer " + token[:10], http.StatusUnauthorized},
-		{"empty bearer", "Bearer ", http.StatusUnauthorized},
-		{"token without a scheme", token, http.StatusUnauthorized},
-		{"basic auth", "Basic " + token, http.StatusUnauthorized},
 		{"right token", "Bearer " + token, http.StatusOK},
-		{"scheme in lower case (RFC 7235: case-insensitive)", "bearer " + token, http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr := map[string]string{}
@@ -618,22 +551,12 @@ func TestHTTP_OriginValidation(t *testing.T) {
 		origin string
 		want   int
 	}{
+		// Every spelling is in internal/httpserve's TestOrigin_LoopbackOrAllowedOnly.
 		{"", http.StatusOK},
-		{"http://localhost", http.StatusOK},
-		{"http://localhost:3000", http.StatusOK},
 		{"http://127.0.0.1:" + port, http.StatusOK},
-		{"https://[::1]:8443", http.StatusOK},
-		{"https://app.example.com", http.StatusOK},
 		{"https://other.example.com", http.StatusOK},
-		{"https://evil.example", http.StatusForbidden},
 		{"http://evil.example:" + port, http.StatusForbidden},
 		{"http://localhost.evil.example", http.StatusForbidden},
-		{"http://127.0.0.1.nip.io", http.StatusForbidden},
-		{"https://app.example.com.evil.example", http.StatusForbidden},
-		{"http://app.example.com", http.StatusForbidden}, // wrong scheme
-		{"null", http.StatusForbidden},
-		{"file://", http.StatusForbidden},
-		{"chrome-extension://abcdef", http.StatusForbidden},
 	} {
 		t.Run(tc.origin, func(t *testing.T) {
 			hdr := map[string]string{}
@@ -717,23 +640,11 @@ func TestHTTP_QueryStringCredentials(t *testing.T) {
 		query   string
 		refused bool
 	}{
-		{"api_key=EXOabc", true},
+		// Every spelling is in internal/httpserve's TestQueryCredentials_RefusedHoweverSpelled.
 		{"API_KEY=EXOabc", true},
-		{"Api_Secret=s3cr3tvalue", true},
-		{"key=EXOabc", true},
-		{"Key=EXOabc", true},
-		{"secret=s3cr3tvalue", true},
-		{"SECRET=s3cr3tvalue", true},
-		{"token=s3cr3tvalue", true},
-		{"ToKeN=s3cr3tvalue", true},
-		{"foo=1&api_secret=s3cr3tvalue", true},
-		{"secret", true},
-		{"api%5Fkey=EXOabc", true},          // escaped name
-		{"secret=s3cr3tvalue%zz", true},     // a value that does not unescape
-		{"foo=1;secret=s3cr3tvalue", true},  // ; separator
-		{"foo=%zz&token=s3cr3tvalue", true}, // after a malformed pair
-		{"zone=ch-gva-2", false},            // harmless
-		{"foo=bar&keys=1&secrets=2", false}, // not a credential name
+		{"foo=1;X-Exoscale-Api-Secret=s3cr3tvalue", true},
+		{"access_token=s3cr3tvalue", true},
+		{"zone=ch-gva-2", false},
 		{"", false},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
@@ -879,6 +790,11 @@ func TestHTTP_SessionCap(t *testing.T) {
 	assert.Contains(t, w.body, "too many live sessions")
 	_, err := sdkDial(t, url, nil, sessionProtocol)
 	require.Error(t, err)
+	// An initialize carrying a live session's id would still start a new session: it counts too.
+	hdr := map[string]string{"Mcp-Session-Id": first.session.ID(), "Mcp-Protocol-Version": sessionProtocol}
+	for range 5 {
+		assert.Equal(t, http.StatusServiceUnavailable, rawPost(t, url, hdr, rawInitializeBody(0)).status)
+	}
 
 	// Live sessions go on; a sessionless client never counts against the cap.
 	assert.Len(t, first.ok(t, "list-zones", nil)["zones"], 8)
@@ -1256,6 +1172,7 @@ func TestHTTP_MultiTenantNeedsCredentials(t *testing.T) {
 
 	assert.NotContains(t, stderr.String(), a.creds.Secret)
 	assert.NotContains(t, stderr.String(), "wrong-secret-0b3c")
+	assert.Contains(t, stderr.String(), "tenants create or reveal are written to this server's disk", "the operator is warned at start-up")
 }
 
 // TestHTTP_MultiTenantRoleCacheNeverCrossesTenants: the self-lockout guard protects each
@@ -1307,73 +1224,6 @@ func TestHTTP_MultiTenantRoleCacheNeverCrossesTenants(t *testing.T) {
 		assert.True(t, res.IsError, "no role is known for this credential, so no role delete goes through: %s", text(res))
 		assert.Len(t, rec.credentials(http.MethodGet, "/api-key/"+a.creds.Key), 3, "the wrong credential's lookups went upstream")
 	})
-}
-
-// TestHTTP_LimitsAndTimeouts: slow-header clients cannot hold connections forever, and the
-// default limits never bite a normal agent.
-func TestHTTP_LimitsAndTimeouts(t *testing.T) {
-	t.Parallel()
-	fs := flag.NewFlagSet("http", flag.ContinueOnError)
-	var c common
-	var f httpFlags
-	c.register(fs, func(string) string { return "" })
-	f.register(fs)
-	assert.GreaterOrEqual(t, f.limits.sessionRate, 50.0)
-	assert.GreaterOrEqual(t, f.limits.sessionBurst, 50)
-	assert.GreaterOrEqual(t, f.limits.rate, 5000.0)
-	assert.GreaterOrEqual(t, f.limits.maxSessions, 1000)
-	assert.Equal(t, int64(1<<20), f.limits.maxBody)
-	assert.Positive(t, f.limits.readHeader)
-
-	require.NoError(t, fs.Parse([]string{"--sandbox", "--secret-delivery", "inline", "--log-level", "error", "--read-header-timeout", "3s"}))
-	b, err := c.newBackend(context.Background(), io.Discard, func(string) string { return "" }, "http", true)
-	require.NoError(t, err)
-	defer b.close()
-	hs, shutdown := newHTTPServer(b, f, "")
-	defer shutdown(context.Background())
-	assert.Equal(t, 3*time.Second, hs.ReadHeaderTimeout)
-	assert.Positive(t, hs.IdleTimeout)
-	assert.Positive(t, hs.MaxHeaderBytes)
-}
-
-func TestHTTP_StampNotificationVersion(t *testing.T) {
-	t.Parallel()
-	const v = "2026-07-28"
-	cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}}`
-	got := stampNotificationVersion(v, []byte(cancel))
-	assert.JSONEq(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, string(got))
-	for _, unchanged := range []struct{ version, body string }{
-		{"2025-11-25", cancel}, // the legacy era needs nothing
-		{v, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`},                                                              // a request: left to mcp-go's checks
-		{v, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"x"}}}`}, // already says
-		{v, `not json "notifications/`},
-	} {
-		assert.Equal(t, unchanged.body, string(stampNotificationVersion(unchanged.version, []byte(unchanged.body))))
-	}
-}
-
-// TestHTTP_SessionIDsForgetEndedSessions: ended sessions leave nothing behind (mcp-go's own
-// manager keeps a tombstone per session forever), and stay unknown.
-func TestHTTP_SessionIDsForgetEndedSessions(t *testing.T) {
-	t.Parallel()
-	m := &sessionIDs{}
-	var ids []string
-	for range 100 {
-		ids = append(ids, m.Generate())
-	}
-	assert.Equal(t, 100, m.count())
-	for _, id := range ids {
-		terminated, err := m.Validate(id)
-		require.NoError(t, err)
-		assert.False(t, terminated)
-		_, err = m.Terminate(id)
-		require.NoError(t, err)
-		_, err = m.Validate(id)
-		assert.Error(t, err)
-	}
-	assert.Zero(t, m.count())
-	_, err := m.Validate("mcp-session-" + ids[0][len("mcp-session-"):])
-	assert.Error(t, err)
 }
 
 // TestHTTP_MultiTenantSessionsBelongToTheirTenant: another credential presenting a tenant's
@@ -1444,10 +1294,4 @@ func TestHTTP_MultiTenantEveryMethodNeedsCredentials(t *testing.T) {
 		assert.NotEmpty(t, w.header.Get("WWW-Authenticate"), m)
 	}
 	assert.Zero(t, env.sb.Requests("", ""), "nothing reached Exoscale")
-}
-
-func (m *sessionIDs) count() int {
-	n := 0
-	m.live.Range(func(any, any) bool { n++; return true })
-	return n
 }

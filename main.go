@@ -29,8 +29,10 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
+	"github.com/exokeys/exoscale-keys-mcp/tools/mcpadapter"
 )
 
 func main() {
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runStdio(ctx, args, stdin, stdout, stderr, getenv)
 	case "http":
 		err = runHTTP(ctx, args, stderr, getenv)
+	case "sandbox":
+		err = runSandbox(ctx, args, stdout, stderr)
 	case "tools":
 		err = runTools(args, stdout)
 	case "version":
@@ -72,6 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type common struct {
 	sandbox          bool
 	zone, account    string
+	configFile       string
 	logLevel         string
 	timeout          time.Duration
 	secretDelivery   string
@@ -90,6 +95,7 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.BoolVar(&c.sandbox, "sandbox", false, "serve against the embedded in-memory Exoscale sandbox (no account needed)")
 	fs.StringVar(&c.zone, "zone", "", "Exoscale zone (default: EXOSCALE_ZONE, the account's defaultZone, ch-gva-2)")
+	fs.StringVar(&c.configFile, "config", "", "exoscale.toml to read (default: EXOSCALE_CONFIG, else the exo CLI's places; never the working directory unless named)")
 	fs.StringVar(&c.account, "account", "", "account in exoscale.toml (default: EXOSCALE_ACCOUNT, defaultAccount)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout of one Exoscale API call")
@@ -132,11 +138,17 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-// backend is what a transport serves: the tool handler, and what to close at the end.
+// retryBackoff replaces the API client's wait between retries when set: the root tests set it
+// so that the fault matrix does not wait out real seconds. Nil in the binary.
+var retryBackoff func(attempt int, retryAfter time.Duration) time.Duration
+
+// backend is what a transport serves: the engine, the registry of what it serves, and what
+// to close at the end.
 type backend struct {
-	handler *tools.Handler
-	log     *slog.Logger
-	close   func()
+	engine   *tools.Engine
+	registry *tools.Registry
+	log      *slog.Logger
+	close    func()
 }
 
 // newBackend resolves endpoint and credentials (or starts the sandbox) and builds the handler.
@@ -166,7 +178,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 			closeAll()
 		}
 	}()
-	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log}
+	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log, Backoff: retryBackoff}
 	if c.sandbox {
 		sb := sandbox.New()
 		base, stop, err := sb.Start()
@@ -180,7 +192,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		cfg.Poll = apiclient.PollConfig{First: 20 * time.Millisecond, Interval: 50 * time.Millisecond}
 		log.Info("serving the embedded sandbox: an in-memory Exoscale, no account used; nothing here touches a real organization", "endpoint", base, "key", key)
 	} else {
-		res, err := apiclient.Resolve(ctx, apiclient.Settings{Zone: c.zone, Account: c.account, Getenv: getenv, EndpointOnly: !requireCredentials})
+		res, err := apiclient.Resolve(ctx, apiclient.Settings{Zone: c.zone, Account: c.account, ConfigFile: c.configFile, Getenv: getenv, EndpointOnly: !requireCredentials})
 		if err != nil {
 			return nil, err
 		}
@@ -204,10 +216,9 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		}
 		closers = append(closers, func() { audit.Close() })
 	}
-	h, err := tools.New(tools.Options{
+	e, err := tools.New(tools.Options{
 		Client:      client,
 		Logger:      log,
-		Filter:      tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)},
 		Secrets:     delivery,
 		Guards:      tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout},
 		Confirm:     tools.ConfirmOptions{Mode: tools.ConfirmMode(c.confirm), AllowWithoutElicitation: c.confirmFallback == "allow"},
@@ -218,7 +229,11 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 	if err != nil {
 		return nil, err
 	}
-	return &backend{handler: h, log: log, close: closeAll}, nil
+	reg, err := e.NewRegistry(tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)})
+	if err != nil {
+		return nil, err
+	}
+	return &backend{engine: e, registry: reg, log: log, close: closeAll}, nil
 }
 
 func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, error) {
@@ -242,16 +257,9 @@ func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, err
 	return tools.SecretDelivery{}, fmt.Errorf("--secret-delivery: expected file or inline, got %q", c.secretDelivery)
 }
 
-// newMCPServer builds the MCP server around the handler's tools.
+// newMCPServer builds the MCP server around the registry.
 func newMCPServer(b *backend, opts ...server.ServerOption) *server.MCPServer {
-	opts = append([]server.ServerOption{
-		server.WithToolCapabilities(false),
-		server.WithInstructions(b.handler.Instructions()),
-		server.WithRecovery(),
-	}, opts...)
-	s := server.NewMCPServer("exoscale-keys-mcp", version, opts...)
-	b.handler.Register(s)
-	return s
+	return mcpadapter.NewServer("exoscale-keys-mcp", version, b.registry, b.engine.Instructions(), b.log, opts...)
 }
 
 func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -271,7 +279,10 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer b.close()
 	s := server.NewStdioServer(newMCPServer(b))
 	s.SetErrorLogger(slog.NewLogLogger(b.log.Handler(), slog.LevelError))
-	err = s.Listen(ctx, stdin, stdout)
+	// Ambiguous (repeated keys, unsafe integers) or oversized messages are answered here and
+	// never reach mcp-go: see internal/jsonguard.
+	out := jsonguard.SyncWriter(stdout)
+	err = s.Listen(ctx, jsonguard.NewLineFilter(stdin, out, jsonguard.MaxMessageBytes, b.log), out)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}

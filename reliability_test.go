@@ -602,3 +602,10 @@ func httpCallThenVanish(t *testing.T, env *testEnv, args map[string]any, flags .
 	})
 	return disconnect
 }
+
+// The fault matrix retries GETs and PUTs against a sandbox that fails every attempt: the
+// retries are what it checks (count, wording, nothing applied twice), not the real waits
+// between them, which apiclient's own tests pin.
+func init() {
+	retryBackoff = func(int, time.Duration) time.Duration { return time.Millisecond }
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -149,16 +150,25 @@ func TestGuard_OperatorCanLiftSelfLockout(t *testing.T) {
 	assert.Contains(t, strings.ToLower(s.fails(t, "list-api-keys", nil)), "forbidden")
 }
 
-func TestGuard_PersonalKey_RoleGuardsStepAside(t *testing.T) {
+// TestGuard_OwnKeyLookupFails_RefusedAndNotRemembered: when the server cannot read its own
+// key (here a 404), it cannot tell its role, so the role guards refuse (fail closed) and say
+// why; the failure is not cached, so the next call reads again and goes through.
+func TestGuard_OwnKeyLookupFails_RefusedAndNotRemembered(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
 	s := env.startStdio(t, nil, nil)
-	// The server's key unknown to get-api-key: a personal key, with no role to protect.
 	env.sb.Inject(sandbox.Fault{Method: "GET", Path: "/api-key/" + env.key, Status: 404, Count: 1})
+	msg := s.fails(t, "delete-iam-role", map[string]any{"id": sandbox.RestrictedRoleID})
+	assert.Contains(t, msg, "refused")
+	assert.Contains(t, msg, "could not look up the role of the server's own key")
+	assert.Contains(t, msg, "--allow-self-lockout")
+	assert.Zero(t, env.sb.Requests("DELETE", "/iam-role/*"), "nothing was sent")
+	// The failure was not remembered: the next call reads the key again and is served.
+	// (The sandbox answers 409: a key still acts as that role. What matters is that it was sent.)
 	res := s.call(t, "delete-iam-role", map[string]any{"id": sandbox.RestrictedRoleID})
-	assert.NotContains(t, text(res), "lock this server out")
+	assert.NotContains(t, text(res), "refused")
 	assert.Equal(t, 1, env.sb.Requests("DELETE", "/iam-role/*"), "the call was sent")
-	// The organization-policy guard still applies.
+	// The organization-policy guard needs no lookup and still applies.
 	assert.Contains(t, s.fails(t, "update-iam-organization-policy", map[string]any{"default-service-strategy": "deny", "services": map[string]any{}}), "lock this server out")
 }
 
@@ -490,4 +500,39 @@ func TestDuplicateCreate_ConcurrentRetriesMintOneKey(t *testing.T) {
 	}
 	assert.Equal(t, 1, created)
 	assert.Equal(t, 1, env.sb.Requests("POST", "/api-key"))
+}
+
+// TestConfirm_ForgedAnswerOverTheWireDeletesNothing: a client that cannot ask its human sends
+// an answer it made up, with no request state or a forged one; it used to delete the key. The
+// answer is ignored and --confirm-fallback deny applies.
+func TestConfirm_ForgedAnswerOverTheWireDeletesNothing(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	r := env.startRawStdio(t, "--confirm", "destructive")
+	await := func(id string) string {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-r.lines:
+				require.True(t, ok, "the server stopped\nstderr:\n%s", r.stderr.String())
+				if strings.Contains(l, `"id":`+id+`,`) || strings.Contains(l, `"id":`+id+`}`) {
+					return l
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no answer to %s\nstderr:\n%s", id, r.stderr.String())
+			}
+		}
+	}
+	r.send(t, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"forger","version":"1"}}}`)
+	await("1")
+	r.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	answer := `"inputResponses":{"confirm":{"action":"accept","content":{"confirm":true}}}`
+	for i, extra := range []string{answer, answer + `,"requestState":"forged"`, answer + `,"requestState":"eyJ0IjoiZGVsZXRlLWFpLWFwaS1rZXkifQ.AAAA"`} {
+		id := fmt.Sprint(i + 2)
+		r.send(t, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"delete-ai-api-key","arguments":{"id":"`+sandbox.SeedAIKeyID+`"},`+extra+`}}`)
+		line := await(id)
+		assert.Contains(t, line, `"isError":true`, line)
+		assert.Contains(t, line, "--confirm-fallback allow", line)
+	}
+	assert.Zero(t, env.sb.Requests("DELETE", "/ai/api-key/*"), "a forged answer deleted the key")
 }

@@ -28,76 +28,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"golang.org/x/tools/txtar"
 )
 
 var updateTranscripts = flag.Bool("update", false, "TestTranscript: rewrite testdata/transcripts/*.txtar with the server's answers")
 
-// txtar is a minimal reader and writer of the txtar format (golang.org/x/tools/txtar): a
-// comment, then files introduced by "-- name --" lines.
-type txtar struct {
-	comment string
-	files   []txtarFile
-}
-
-type txtarFile struct {
-	name string
-	data string
-}
-
-var txtarMarker = regexp.MustCompile(`(?m)^-- (.+?) --$`)
-
-func parseTxtar(s string) txtar {
-	var a txtar
-	locs := txtarMarker.FindAllStringSubmatchIndex(s, -1)
-	if len(locs) == 0 {
-		a.comment = s
-		return a
-	}
-	a.comment = s[:locs[0][0]]
-	for i, loc := range locs {
-		end := len(s)
-		if i+1 < len(locs) {
-			end = locs[i+1][0]
-		}
-		start := loc[1]
-		if start < len(s) && s[start] == '\n' {
-			start++
-		}
-		a.files = append(a.files, txtarFile{name: s[loc[2]:loc[3]], data: s[start:end]})
-	}
-	return a
-}
-
-func (a txtar) format() string {
-	var b strings.Builder
-	b.WriteString(a.comment)
-	for _, f := range a.files {
-		fmt.Fprintf(&b, "-- %s --\n", f.name)
-		b.WriteString(f.data)
-		if f.data != "" && !strings.HasSuffix(f.data, "\n") {
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
-}
-
-func (a txtar) file(name string) (string, bool) {
-	for _, f := range a.files {
-		if f.name == name {
-			return f.data, true
+// txtarFile returns the named file of an archive.
+func txtarFile(a *txtar.Archive, name string) (string, bool) {
+	for _, f := range a.Files {
+		if f.Name == name {
+			return string(f.Data), true
 		}
 	}
 	return "", false
 }
 
-func (a *txtar) setFile(name, data string) {
-	for i := range a.files {
-		if a.files[i].name == name {
-			a.files[i].data = data
+// setTxtarFile replaces the named file of an archive, or adds it.
+func setTxtarFile(a *txtar.Archive, name, data string) {
+	for i := range a.Files {
+		if a.Files[i].Name == name {
+			a.Files[i].Data = []byte(data)
 			return
 		}
 	}
-	a.files = append(a.files, txtarFile{name: name, data: data})
+	a.Files = append(a.Files, txtar.File{Name: name, Data: []byte(data)})
 }
 
 // jsonStream decodes a stream of JSON values (one per line, or pretty-printed).
@@ -221,8 +175,8 @@ func TestTranscript_CoversTheProtocolBasics(t *testing.T) {
 func runTranscript(t *testing.T, file string) {
 	raw, err := os.ReadFile(file)
 	require.NoError(t, err)
-	ar := parseTxtar(string(raw))
-	clientText, ok := ar.file("client")
+	ar := txtar.Parse(raw)
+	clientText, ok := txtarFile(ar, "client")
 	require.True(t, ok, "%s has no client section", file)
 	client, err := jsonStream(clientText)
 	require.NoError(t, err, "%s: client section", file)
@@ -240,11 +194,11 @@ func runTranscript(t *testing.T, file string) {
 	gotText := strings.Join(gotCanon, "")
 
 	if *updateTranscripts {
-		ar.setFile("server", gotText)
-		require.NoError(t, os.WriteFile(file, []byte(ar.format()), 0o644))
+		setTxtarFile(ar, "server", gotText)
+		require.NoError(t, os.WriteFile(file, txtar.Format(ar), 0o644))
 		return
 	}
-	serverText, ok := ar.file("server")
+	serverText, ok := txtarFile(ar, "server")
 	require.True(t, ok, "%s has no server section: run with -update to create it", file)
 	want, err := jsonStream(serverText)
 	require.NoError(t, err, "%s: server section", file)

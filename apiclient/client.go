@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/exokeys/exoscale-keys-mcp/internal/loopback"
 )
 
 // Zones are the 8 known Exoscale zones, sorted.
@@ -64,6 +67,13 @@ type Config struct {
 	Logger      *slog.Logger     // optional; debug logs, never secrets
 	Now         func() time.Time // optional, for signing expiry in tests
 
+	// Backoff, when set, replaces the default wait before retry number attempt+1 (attempt
+	// counts from 0): capped exponential from RetryBase with jitter, never shorter than the
+	// server's Retry-After (retryAfter, 0 when none). Tests set it to return 0 so that a retry
+	// matrix does not wait out real seconds. A Retry-After above RetryMax still ends the call
+	// without waiting, whatever Backoff says.
+	Backoff func(attempt int, retryAfter time.Duration) time.Duration
+
 	// MaxBodyBytes caps a 2xx response body (default 10 MiB): a larger one is an error, not an
 	// out-of-memory crash.
 	MaxBodyBytes int64
@@ -74,7 +84,6 @@ type Config struct {
 type Client struct {
 	base       *url.URL
 	basePath   string // escaped path of the endpoint, without trailing slash ("/v2")
-	endpoint   string
 	creds      Credentials
 	timeout    time.Duration
 	userAgent  string
@@ -86,6 +95,7 @@ type Client struct {
 	http       *http.Client
 	log        *slog.Logger
 	now        func() time.Time
+	backoffFn  func(attempt int, retryAfter time.Duration) time.Duration
 }
 
 // New validates cfg and returns a Client. The endpoint must be https, or http on a loopback
@@ -111,8 +121,8 @@ func New(cfg Config) (*Client, error) {
 		maxBody:    cfg.MaxBodyBytes,
 		log:        cfg.Logger,
 		now:        cfg.Now,
+		backoffFn:  cfg.Backoff,
 	}
-	c.endpoint = base.Scheme + "://" + base.Host + c.basePath
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
 	}
@@ -168,9 +178,6 @@ func orDefault(d, def time.Duration) time.Duration {
 	}
 	return d
 }
-
-// Endpoint returns the base URL, e.g. "https://api-ch-gva-2.exoscale.com/v2".
-func (c *Client) Endpoint() string { return c.endpoint }
 
 // Credentials returns the client's default credentials.
 func (c *Client) Credentials() Credentials { return c.creds }
@@ -361,7 +368,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 				// how long to wait) back to the caller.
 				return nil, res.err
 			}
-			wait = c.backoff(attempt, apiErr.RetryAfter)
+			wait = c.wait(attempt, apiErr.RetryAfter)
 		} else {
 			if !req.idempotent() {
 				return nil, c.notResentError(req, res)
@@ -369,7 +376,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			if attempt >= retries {
 				return nil, redactError(fmt.Errorf("%s: giving up after %d attempts: %w", name, attempt+1, res.err), res.secrets...)
 			}
-			wait = c.backoff(attempt, 0)
+			wait = c.wait(attempt, 0)
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
 			return nil, c.finalError(req, res, attempt)
@@ -419,7 +426,15 @@ func (c *Client) notResentError(req Request, res attemptResult) error {
 	return redactError(err, res.secrets...)
 }
 
-// backoff returns the wait before retry number attempt+1: exponential from RetryBase, capped at
+// wait is the pause before retry number attempt+1: Config.Backoff when set, else backoff.
+func (c *Client) wait(attempt int, retryAfter time.Duration) time.Duration {
+	if c.backoffFn != nil {
+		return max(c.backoffFn(attempt, retryAfter), 0)
+	}
+	return c.backoff(attempt, retryAfter)
+}
+
+// backoff returns the default wait before retry number attempt+1: exponential from RetryBase, capped at
 // RetryMax, with equal jitter (half fixed, half random) so that many sessions hitting the same
 // rate limit spread out; never shorter than the server's Retry-After.
 func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
@@ -472,6 +487,12 @@ func (c *Client) attempt(ctx context.Context, req Request) attemptResult {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no complete answer within %s: %w", c.timeout, err)
 		}
+		if certificateError(err) {
+			// The server is not who the endpoint says, or a proxy intercepts: asking again
+			// gets the same certificate. Nothing was sent over the failed handshake.
+			err = fmt.Errorf("%s: TLS certificate verification failed for %s, so nothing was sent; not retried (check the endpoint, EXOSCALE_API_ENDPOINT, and any proxy intercepting TLS): %w", req.name(), hreq.URL.Host, err)
+			res.permanent = true
+		}
 		c.log.DebugContext(ctx, "exoscale api call failed", "operation", req.name(), "method", hreq.Method, "path", req.Path, "duration", time.Since(start), "error", redactError(err, res.secrets...))
 		res.err = redactError(err, res.secrets...)
 		return res
@@ -504,6 +525,16 @@ func (c *Client) attempt(ctx context.Context, req Request) attemptResult {
 	c.log.DebugContext(ctx, "exoscale api call", "operation", req.name(), "method", hreq.Method, "path", req.Path, "status", hresp.StatusCode, "bytes", len(body), "duration", time.Since(start))
 	res.resp = &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: body}
 	return res
+}
+
+// certificateError reports whether err is a failure to verify the server's certificate (unknown
+// authority, wrong host, expired), which no retry can fix.
+func certificateError(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // secretsOf lists what must never be echoed back from this request: the API secret used and
@@ -591,7 +622,7 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	switch strings.ToLower(u.Scheme) {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !loopback.IsHost(u.Hostname()) {
 			return nil, fmt.Errorf("apiclient: endpoint %q uses http on a non-loopback host; use https (http is only allowed for 127.0.0.1, ::1 or localhost)", u.Redacted())
 		}
 	default:
@@ -599,24 +630,6 @@ func parseEndpoint(raw string) (*url.URL, error) {
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	return u, nil
-}
-
-// isLoopback reports whether host is localhost or a loopback IP address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// EndpointForZone returns the API v2 base URL of zone; an unknown zone is an error that lists
-// the known ones.
-func EndpointForZone(zone string) (string, error) {
-	if err := validateZone(zone); err != nil {
-		return "", err
-	}
-	return "https://api-" + zone + ".exoscale.com/v2", nil
 }
 
 func validateZone(zone string) error {

@@ -3,15 +3,20 @@ package apiclient
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,7 +50,7 @@ func TestNew_ValidatesEndpoint(t *testing.T) {
 			c, err := New(Config{Endpoint: tt.endpoint})
 			if tt.ok {
 				require.NoError(t, err)
-				assert.False(t, strings.HasSuffix(c.Endpoint(), "/"))
+				assert.False(t, strings.HasSuffix(c.basePath, "/"))
 				return
 			}
 			require.Error(t, err)
@@ -202,6 +207,7 @@ func TestDo_RetriesHonourRetryAfter(t *testing.T) {
 	}{
 		{name: "Retry-After header", header: "1", body: `{"message":"Too many requests"}`, minWait: time.Second},
 		{name: "retry_after body field", body: `{"message":"Too many requests","retry_after":0.3}`, minWait: 300 * time.Millisecond},
+		{name: "Retry-After past RetryMax", header: "120", body: `{}`, minWait: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,11 +223,25 @@ func TestDo_RetriesHonourRetryAfter(t *testing.T) {
 				}
 				_, _ = w.Write([]byte(`{}`))
 			})
-			c := newTestClient(t, srv.endpoint(), func(c *Config) { c.RetryMax = 5 * time.Second })
-			start := time.Now()
+			// The backoff is told the server's wait rather than waiting it out; the default
+			// backoff's floor at Retry-After is TestBackoff_IsCappedJitteredAndHonoursRetryAfter.
+			var asked []time.Duration
+			c := newTestClient(t, srv.endpoint(), func(c *Config) {
+				c.RetryMax = 5 * time.Second
+				c.Backoff = func(attempt int, retryAfter time.Duration) time.Duration {
+					asked = append(asked, retryAfter)
+					return 0
+				}
+			})
 			_, err := c.Do(context.Background(), Request{Operation: "get-iam-organization-policy", Method: "GET", Path: "/iam-organization-policy"})
+			if tt.minWait == 0 {
+				require.Error(t, err, "a Retry-After above RetryMax ends the call whatever Backoff says")
+				assert.Empty(t, asked)
+				assert.Equal(t, 1, srv.count())
+				return
+			}
 			require.NoError(t, err)
-			assert.GreaterOrEqual(t, time.Since(start), tt.minWait)
+			assert.Equal(t, []time.Duration{tt.minWait}, asked)
 			assert.Equal(t, 2, srv.count())
 		})
 	}
@@ -381,7 +401,9 @@ func TestDo_CancelledContextStopsRetries(t *testing.T) {
 		cancel() // the caller gives up while the first answer is on its way
 		w.WriteHeader(503)
 	})
-	c := newTestClient(t, srv.endpoint(), func(c *Config) { c.RetryBase, c.RetryMax = 10*time.Second, 10*time.Second })
+	c := newTestClient(t, srv.endpoint(), func(c *Config) {
+		c.Backoff = func(int, time.Duration) time.Duration { return 10 * time.Second }
+	})
 	start := time.Now()
 	_, err := c.Do(ctx, Request{Operation: "list-api-keys", Method: "GET", Path: "/api-key"})
 	require.ErrorIs(t, err, context.Canceled)
@@ -395,7 +417,10 @@ func TestDo_DeadlineTooShortForBackoffReturnsLastError(t *testing.T) {
 		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(503)
 	})
-	c := newTestClient(t, srv.endpoint(), func(c *Config) { c.RetryMax = 10 * time.Second })
+	c := newTestClient(t, srv.endpoint(), func(c *Config) {
+		c.RetryMax = 10 * time.Second
+		c.Backoff = func(_ int, retryAfter time.Duration) time.Duration { return retryAfter }
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
@@ -573,4 +598,36 @@ func TestDo_LogsAtDebug(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, buf.String(), "operation=list-api-keys")
 	assert.Contains(t, buf.String(), "status=200")
+}
+
+// A certificate the client does not trust will not change on a second try: one handshake, an
+// error that says so, and nothing sent.
+func TestDo_CertificateVerificationFailureIsNotRetried(t *testing.T) {
+	t.Parallel()
+	var handshakes, requests atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	srv.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		handshakes.Add(1)
+		return nil, nil
+	}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	for _, method := range []string{"GET", "PUT", "POST"} {
+		handshakes.Store(0)
+		c := newTestClient(t, srv.URL+"/v2") // the default transport: the test CA is not trusted
+		_, err := c.Do(context.Background(), Request{Operation: "list-api-keys", Method: method, Path: "/api-key"})
+		require.Error(t, err, method)
+		assert.Contains(t, err.Error(), "TLS certificate verification failed", method)
+		assert.Contains(t, err.Error(), "not retried", method)
+		assert.True(t, strings.HasPrefix(err.Error(), "list-api-keys: "), err.Error())
+		var unknown x509.UnknownAuthorityError
+		assert.ErrorAs(t, err, &unknown, "the cause stays inspectable")
+		assert.Equal(t, int32(1), handshakes.Load(), "%s: one attempt", method)
+	}
+	assert.Zero(t, requests.Load(), "nothing reached the handler")
 }

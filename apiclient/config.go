@@ -46,8 +46,14 @@ const (
 type Settings struct {
 	Zone, Account string
 	Getenv        func(string) string
-	// ConfigDirs overrides the search order of exoscale.toml (tests). Default, as the exo CLI:
-	// $XDG_CONFIG_HOME/exoscale (os.UserConfigDir), $HOME/.exoscale, $HOME, ".".
+	// ConfigFile is the exoscale.toml to read (the --config flag); it wins over EXOSCALE_CONFIG
+	// and the search.
+	ConfigFile string
+	// ConfigDirs overrides the search order of exoscale.toml (tests). Default:
+	// $XDG_CONFIG_HOME/exoscale (os.UserConfigDir), $HOME/.exoscale, $HOME. Unlike the exo CLI,
+	// the working directory is not searched: MCP hosts start stdio servers in the project
+	// directory, and a cloned repository's exoscale.toml must not choose the credentials, nor
+	// run its secretCommand. Point ConfigFile or EXOSCALE_CONFIG at such a file to use it.
 	ConfigDirs []string
 	// EndpointOnly skips credentials (and so the config file): for a server whose requests each
 	// bring their own. Zone and endpoint come from the settings and the environment.
@@ -66,9 +72,10 @@ type Resolved struct {
 // Resolve finds the endpoint, zone and credentials like the exo CLI does.
 //
 // Credentials: EXOSCALE_API_KEY/EXOSCALE_API_SECRET (or EXOSCALE_KEY/EXOSCALE_SECRET) when both
-// a key and a secret are set; else the exo CLI's exoscale.toml (EXOSCALE_CONFIG, or the first
-// found in the search order), account from s.Account, EXOSCALE_ACCOUNT, defaultAccount, or the
-// only account; its secret, or the output of its secretCommand, which runs without a shell.
+// a key and a secret are set; else the exo CLI's exoscale.toml (s.ConfigFile, EXOSCALE_CONFIG,
+// or the first found in the search order, which leaves out the working directory), account from s.Account, EXOSCALE_ACCOUNT, defaultAccount, or the
+// only account; its secret, or the output of its secretCommand, which runs without a shell and
+// only from a file owned by the user (or root) that group and others cannot write.
 //
 // Zone: s.Zone, EXOSCALE_ZONE, the account's defaultZone, DefaultZone. Endpoint:
 // EXOSCALE_API_ENDPOINT, the account's endpoint, else https://{EXOSCALE_API_ENVIRONMENT or
@@ -102,7 +109,7 @@ func Resolve(ctx context.Context, s Settings) (*Resolved, error) {
 		if key != "" || secret != "" {
 			r.Warnings = append(r.Warnings, "ignoring a partial API key in the environment: set both "+EnvAPIKey+" and "+EnvAPISecret+" (or "+EnvKey+" and "+EnvSecret+")")
 		}
-		path, tried, err := findConfig(env, s.ConfigDirs)
+		path, tried, err := findConfig(env, s.ConfigFile, s.ConfigDirs)
 		if err != nil {
 			return nil, err
 		}
@@ -216,15 +223,19 @@ func normalizeEndpoint(raw string) (string, bool, error) {
 
 // findConfig returns the config file to read ("" if none) and every path tried, each with
 // what was found there.
-func findConfig(env func(string) string, dirs []string) (string, []string, error) {
-	if p := env(EnvConfig); p != "" {
+func findConfig(env func(string) string, file string, dirs []string) (string, []string, error) {
+	for _, c := range []struct{ path, how string }{{file, "--config"}, {env(EnvConfig), EnvConfig}} {
+		p := c.path
+		if p == "" {
+			continue
+		}
 		if _, err := os.Stat(p); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return "", nil, fmt.Errorf("%s=%s: no such file; unset it or point it at your exoscale.toml", EnvConfig, p)
+				return "", nil, fmt.Errorf("%s=%s: no such file; unset it or point it at your exoscale.toml", c.how, p)
 			}
-			return "", nil, fmt.Errorf("%s=%s: %w", EnvConfig, p, err)
+			return "", nil, fmt.Errorf("%s=%s: %w", c.how, p, err)
 		}
-		return p, []string{p + " (" + EnvConfig + ")"}, nil
+		return p, []string{p + " (" + c.how + ")"}, nil
 	}
 	if dirs == nil {
 		dirs = defaultConfigDirs(env)
@@ -256,7 +267,8 @@ func findConfig(env func(string) string, dirs []string) (string, []string, error
 	return "", tried, nil
 }
 
-// defaultConfigDirs is the exo CLI's search order.
+// defaultConfigDirs is the exo CLI's search order without its last entry, the working
+// directory (see Settings.ConfigDirs).
 func defaultConfigDirs(env func(string) string) []string {
 	var dirs []string
 	home := env("HOME")
@@ -280,7 +292,7 @@ func defaultConfigDirs(env func(string) string) []string {
 	if home != "" {
 		dirs = append(dirs, filepath.Join(home, ".exoscale"), home)
 	}
-	return append(dirs, ".")
+	return dirs
 }
 
 // noCredentialsError names every place looked and how to fix it.
@@ -300,6 +312,7 @@ func noCredentialsError(env func(string) string, looked []string) error {
 	for _, l := range looked {
 		b.WriteString("  - " + l + "\n")
 	}
+	b.WriteString("  - (an exoscale.toml in the working directory is not read unless " + EnvConfig + " or --config names it)\n")
 	b.WriteString("To fix it, either:\n")
 	b.WriteString("  - export " + EnvAPIKey + "=EXO... and " + EnvAPISecret + "=... (create an API key in the Exoscale portal, IAM > Keys), or\n")
 	b.WriteString("  - run `exo config` to create exoscale.toml, or set " + EnvConfig + " to the path of an existing one")
@@ -344,7 +357,11 @@ func loadAccount(ctx context.Context, path, flagAccount, envAccount string) (*ac
 		return nil, nil, fmt.Errorf("reading %s: %s", path, pathErrText(err))
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %s", path, pathErrText(err))
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
 		warnings = append(warnings, fmt.Sprintf("%s is accessible by group or others (mode %04o) and may hold API secrets: run chmod 600 %s", path, fi.Mode().Perm(), path))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
@@ -391,6 +408,11 @@ func loadAccount(ctx context.Context, path, flagAccount, envAccount string) (*ac
 	}
 	secret := acct.Secret
 	if len(acct.SecretCommand) > 0 {
+		// The file names a program to run as us: only trust it if no one else could have
+		// written it. Checked on the opened file, so a swap after the check changes nothing.
+		if err := checkTrustedForCommand(path, fi); err != nil {
+			return nil, warnings, fmt.Errorf("account %q in %s: %w", acct.Name, path, err)
+		}
 		s, w, err := runSecretCommand(ctx, acct.SecretCommand)
 		if err != nil {
 			return nil, warnings, fmt.Errorf("account %q in %s: %w", acct.Name, path, err)
@@ -403,6 +425,24 @@ func loadAccount(ctx context.Context, path, flagAccount, envAccount string) (*ac
 	}
 	acct.creds = Credentials{Key: acct.Key, Secret: secret}
 	return acct, warnings, nil
+}
+
+// checkTrustedForCommand refuses to run a secretCommand from a config file that another user
+// could have written: one writable by group or others, or owned by someone other than the
+// effective user or root (root may already do anything as us; ssh trusts its files alike).
+func checkTrustedForCommand(path string, fi fs.FileInfo) error {
+	if runtime.GOOS == "windows" {
+		return nil // ownership there is an ACL, not a uid and mode bits
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("secretCommand not run: %s is writable by group or others (mode %04o), so another user could choose the program; run chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	if uid, ok := fileOwner(fi); ok {
+		if euid := os.Geteuid(); uid != euid && uid != 0 {
+			return fmt.Errorf("secretCommand not run: %s is owned by uid %d, not by this user (uid %d) or root, so another user could choose the program; run chown %d %s if the file is yours", path, uid, euid, euid, path)
+		}
+	}
+	return nil
 }
 
 // findAccount matches by exact name, then case-insensitively.

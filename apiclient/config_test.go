@@ -26,12 +26,15 @@ func writeConfig(t *testing.T, content string, perm os.FileMode) (dir, path stri
 	return dir, path
 }
 
-// writeScript writes an executable program for secretCommand.
+// writeScript writes a shell script for secretCommand and returns the TOML array elements
+// that run it: "/bin/sh", "<path>". The script is run by /bin/sh rather than executed itself:
+// a file just written by one parallel test can still be open for writing in a child that
+// another test is forking, and executing it then fails with "text file busy" (ETXTBSY).
 func writeScript(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "secret-cmd")
-	require.NoError(t, os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o700))
-	return path
+	require.NoError(t, os.WriteFile(path, []byte(body+"\n"), 0o600))
+	return `"/bin/sh", "` + path + `"`
 }
 
 const twoAccounts = `
@@ -176,7 +179,7 @@ defaultAccount = "cmd"
 [[accounts]]
 name = "cmd"
 key = "EXOcmd"
-secretCommand = ["`+script+`", "`+arg+`"]
+secretCommand = [`+script+`, "`+arg+`"]
 `, 0o600)
 	r, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})
 	require.NoError(t, err)
@@ -203,7 +206,7 @@ func TestResolve_SecretCommandOutputHandling(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir, _ := writeConfig(t, "[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecretCommand = [\""+writeScript(t, tt.script)+"\"]\n", 0o600)
+			dir, _ := writeConfig(t, "[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecretCommand = ["+writeScript(t, tt.script)+"]\n", 0o600)
 			r, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})
 			if tt.errHas != "" {
 				require.Error(t, err)
@@ -271,7 +274,7 @@ func TestResolve_NoCredentialsErrorNamesEveryPlaceLooked(t *testing.T) {
 	assert.NotContains(t, msg, "EXOhalf", "values are never shown, only whether a variable is set")
 }
 
-func TestResolve_DefaultSearchOrderFollowsTheExoCLI(t *testing.T) {
+func TestResolve_DefaultSearchOrderFollowsTheExoCLIButSkipsTheWorkingDirectory(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
 	xdg := filepath.Join(home, "xdg")
@@ -279,11 +282,12 @@ func TestResolve_DefaultSearchOrderFollowsTheExoCLI(t *testing.T) {
 	_, err := Resolve(context.Background(), Settings{Getenv: envOf(env)})
 	require.Error(t, err)
 	cwd, _ := filepath.Abs(ConfigFileName)
+	assert.NotContains(t, err.Error(), cwd+" (not found)", "the working directory is not searched")
+	assert.Contains(t, err.Error(), "working directory is not read unless EXOSCALE_CONFIG or --config")
 	want := []string{
 		filepath.Join(xdg, "exoscale", ConfigFileName),
 		filepath.Join(home, ".exoscale", ConfigFileName),
 		filepath.Join(home, ConfigFileName),
-		cwd,
 	}
 	last := -1
 	for _, p := range want {
@@ -311,6 +315,86 @@ func TestResolve_ExoscaleConfigVariable(t *testing.T) {
 	_, err = Resolve(context.Background(), Settings{Getenv: envOf(map[string]string{EnvConfig: missing})})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), missing)
+}
+
+// An MCP host starts a stdio server in the project directory: a cloned repository's
+// exoscale.toml must not be read, and above all its secretCommand must not run.
+func TestResolve_ConfigInWorkingDirectoryIsNotReadUnlessNamed(t *testing.T) {
+	cwd := t.TempDir()
+	t.Chdir(cwd) // not parallel: the working directory is the process's
+	marker := filepath.Join(t.TempDir(), "ran")
+	script := writeScript(t, "touch "+marker+"; echo planted-secret")
+	require.NoError(t, os.WriteFile(filepath.Join(cwd, ConfigFileName), []byte("[[accounts]]\nname = \"repo\"\nkey = \"EXOrepo\"\nsecretCommand = ["+script+"]\n"), 0o600))
+	home := t.TempDir()
+	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "xdg")}
+
+	_, err := Resolve(context.Background(), Settings{Getenv: envOf(env)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no Exoscale API credentials found")
+	assert.NoFileExists(t, marker, "the working directory's secretCommand must not run")
+
+	// Named explicitly, by --config or EXOSCALE_CONFIG, it is the user's choice.
+	for _, s := range []Settings{
+		{Getenv: envOf(env), ConfigFile: ConfigFileName},
+		{Getenv: envOf(map[string]string{"HOME": home, EnvConfig: ConfigFileName})},
+	} {
+		require.NoError(t, os.RemoveAll(marker))
+		r, err := Resolve(context.Background(), s)
+		require.NoError(t, err)
+		assert.Equal(t, Credentials{Key: "EXOrepo", Secret: "planted-secret"}, r.Credentials)
+		assert.FileExists(t, marker)
+	}
+}
+
+// A secretCommand runs as us: a file another user could have written must not choose it.
+func TestResolve_SecretCommandRefusedFromAnUntrustedFile(t *testing.T) {
+	t.Parallel()
+	newConfig := func(t *testing.T, perm os.FileMode) (dir, path, marker string) {
+		marker = filepath.Join(t.TempDir(), "ran")
+		script := writeScript(t, "touch "+marker+"; echo cmd-secret")
+		dir, path = writeConfig(t, "[[accounts]]\nname = \"a\"\nkey = \"EXOa\"\nsecretCommand = ["+script+"]\n", perm)
+		return dir, path, marker
+	}
+	for _, perm := range []os.FileMode{0o666, 0o620, 0o602} {
+		t.Run("writable by group or others "+perm.String(), func(t *testing.T) {
+			t.Parallel()
+			dir, path, marker := newConfig(t, perm)
+			_, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), path)
+			assert.Contains(t, err.Error(), "writable by group or others")
+			assert.Contains(t, err.Error(), "chmod 600 "+path)
+			assert.NoFileExists(t, marker)
+		})
+	}
+	t.Run("owned by another user", func(t *testing.T) {
+		t.Parallel()
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to chown the file to another user (uid 65534); CI runs as root")
+		}
+		dir, path, marker := newConfig(t, 0o600)
+		require.NoError(t, os.Chown(path, 65534, 65534))
+		_, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), path)
+		assert.Contains(t, err.Error(), "owned by uid 65534")
+		assert.NoFileExists(t, marker)
+	})
+	t.Run("own private file runs it", func(t *testing.T) {
+		t.Parallel()
+		dir, _, marker := newConfig(t, 0o600)
+		r, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})
+		require.NoError(t, err)
+		assert.Equal(t, "cmd-secret", r.Credentials.Secret)
+		assert.FileExists(t, marker)
+	})
+	t.Run("a plain secret in a shared file is only a warning", func(t *testing.T) {
+		t.Parallel()
+		dir, _ := writeConfig(t, twoAccounts, 0o666)
+		r, err := Resolve(context.Background(), Settings{Getenv: envOf(nil), ConfigDirs: []string{dir}})
+		require.NoError(t, err)
+		assert.NotEmpty(t, r.Warnings)
+	})
 }
 
 func TestResolve_ValidatesZone(t *testing.T) {
@@ -406,20 +490,6 @@ func TestResolve_InvalidConfigNeverQuotesIt(t *testing.T) {
 		assert.NotContains(t, err.Error(), secret)
 		assert.NotContains(t, err.Error(), "ConfigSecret")
 	}
-}
-
-func TestEndpointForZone(t *testing.T) {
-	t.Parallel()
-	for _, z := range Zones {
-		ep, err := EndpointForZone(z)
-		require.NoError(t, err)
-		assert.Equal(t, "https://api-"+z+".exoscale.com/v2", ep)
-		_, err = New(Config{Endpoint: ep})
-		assert.NoError(t, err)
-	}
-	_, err := EndpointForZone("mars-1")
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), strings.Join(Zones, ", "))
 }
 
 // FuzzParseConfig: no input panics the parser, and no error quotes a secret it contains.

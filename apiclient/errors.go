@@ -27,7 +27,8 @@ type FieldError struct {
 }
 
 // Error is a non-2xx answer of the Exoscale API, whichever of the five body shapes came back
-// (API.md §5): RFC 9457 problem details, {"message":…}, {"error":…}, {"code":…,"error":…} or
+// (Exoscale answers errors in all of them, depending on the service and the layer that
+// refused): RFC 9457 problem details, {"message":…}, {"error":…}, {"code":…,"error":…} or
 // plain text. It keeps what the API said so that a model can act on it.
 type Error struct {
 	Operation string // operationId of the call, e.g. "create-ai-api-key"

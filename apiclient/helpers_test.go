@@ -44,6 +44,9 @@ func (s *server) count() int { return int(s.n.Load()) }
 // endpoint is the server's API base URL.
 func (s *server) endpoint() string { return s.URL + "/v2" }
 
+// noWait is a Config.Backoff that retries at once.
+func noWait(int, time.Duration) time.Duration { return 0 }
+
 // newTestClient builds a client with fast retries and polls for tests.
 func newTestClient(t *testing.T, endpoint string, mods ...func(*Config)) *Client {
 	t.Helper()
@@ -52,6 +55,7 @@ func newTestClient(t *testing.T, endpoint string, mods ...func(*Config)) *Client
 		Credentials: testCreds,
 		RetryBase:   time.Millisecond,
 		RetryMax:    20 * time.Millisecond,
+		Backoff:     noWait, // retries at once: tests never wait out a backoff
 		Timeout:     5 * time.Second,
 		Poll: PollConfig{
 			First:        time.Millisecond,

@@ -18,7 +18,7 @@ const authScheme = "EXO2-HMAC-SHA256"
 const signatureTTL = 10 * time.Minute
 
 // Authorization returns the EXO2-HMAC-SHA256 Authorization header value for a request as it
-// goes on the wire (API.md §1).
+// goes on the wire (Exoscale's EXO2-HMAC-SHA256 scheme, as the official clients sign).
 //
 // The string to sign is five LF-joined parts: "METHOD PATH" where PATH is u.EscapedPath()
 // (the percent-escaped path exactly as sent, so ":" stays literal), the exact body bytes, the

@@ -42,7 +42,7 @@ type goal struct {
 	Met    bool    `json:"met"`
 }
 
-// evaluate checks the medians against the goals of issue 5.
+// evaluate checks the medians against the goals BENCHMARKS.md states.
 func evaluate(r *report) []goal {
 	var g []goal
 	if r.ColdStart.Runs > 0 {

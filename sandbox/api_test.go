@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,7 +25,8 @@ var (
 func allRouteNames() []string {
 	var out []string
 	for _, ms := range []methods{apiKeys, apiKey, aiKeys, aiKeyOne, aiKeyRotate, aiKeyReveal, roles, roleOne,
-		rolePolicy, orgPolicy, orgPolicyReset, deployments, deploymentOne, deploymentKey, operationOne, zones} {
+		rolePolicy, roleAssume, orgPolicy, orgPolicyReset, deployments, deploymentOne, deploymentKey, operationOne, zones,
+		events, users, organization} {
 		for _, rt := range ms {
 			out = append(out, rt.name)
 		}
@@ -41,7 +43,7 @@ func names(list []any, field string) []string {
 	return out
 }
 
-// TestEveryOperation_RoundTrips calls each of the 25 operations of API.md §2 against a fresh
+// TestEveryOperation_RoundTrips calls each operation the sandbox serves against a fresh
 // sandbox, signed with the server credential, and checks the documented response shape.
 func TestEveryOperation_RoundTrips(t *testing.T) {
 	t.Parallel()
@@ -252,6 +254,41 @@ func TestEveryOperation_RoundTrips(t *testing.T) {
 			got := must(t, s, req{method: "GET", path: "/zone"})
 			assert.Equal(t, zoneNames, names(got["zones"].([]any), "name"))
 		}},
+		{"assume-iam-role", func(t *testing.T, s *Sandbox, c creds) {
+			got := must(t, s, req{method: "POST", path: "/iam-role/" + RestrictedRoleID + "/assume", creds: c, body: `{"ttl":600}`})
+			assert.Equal(t, []string{"expires-at", "key", "name", "org-id", "role-id", "secret"}, keys(got))
+			assert.Regexp(t, iamKeyRE, got["key"])
+			assert.Regexp(t, iamSecretRE, got["secret"])
+			assert.Equal(t, OrgID, got["org-id"])
+			assert.Equal(t, RestrictedRoleID, got["role-id"])
+			exp, err := time.Parse(time.RFC3339, got["expires-at"].(string))
+			require.NoError(t, err)
+			assert.WithinDuration(t, time.Now().Add(600*time.Second), exp, time.Minute)
+			assert.Contains(t, s.Secrets(), got["secret"])
+		}},
+		{"list-events", func(t *testing.T, s *Sandbox, c creds) {
+			createKey(t, s, c, "evented", RestrictedRoleID)
+			res := send(t, s, req{method: "GET", path: "/event", creds: c})
+			require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+			var list []map[string]any
+			require.NoError(t, json.Unmarshal(res.Body, &list), "an array: %s", res.Body)
+			require.Len(t, list, 1)
+			assert.Equal(t, "create-api-key", list[0]["handler"])
+		}},
+		{"list-users", func(t *testing.T, s *Sandbox, c creds) {
+			got := must(t, s, req{method: "GET", path: "/user", creds: c})
+			list := got["users"].([]any)
+			require.Len(t, list, 3)
+			u := list[0].(map[string]any)
+			assert.Equal(t, []string{"email", "id", "pending", "role", "sso", "two-factor-authentication"}, keys(u))
+			assert.Equal(t, map[string]any{"id": AdminRoleID, "name": AdminRoleName}, u["role"])
+		}},
+		{"get-organization", func(t *testing.T, s *Sandbox, c creds) {
+			got := must(t, s, req{method: "GET", path: "/organization", creds: c})
+			assert.Equal(t, []string{"address", "city", "country", "currency", "id", "name", "postcode"}, keys(got))
+			assert.Equal(t, OrgID, got["id"])
+			assert.Equal(t, OrgName, got["name"])
+		}},
 	}
 	var covered []string
 	for _, tt := range tests {
@@ -264,7 +301,7 @@ func TestEveryOperation_RoundTrips(t *testing.T) {
 	}
 	sort.Strings(covered)
 	assert.Equal(t, allRouteNames(), covered, "every served operation has a round trip")
-	assert.Len(t, covered, 25)
+	assert.Len(t, covered, 29)
 }
 
 func keys(m map[string]any) []string {
@@ -299,6 +336,8 @@ func TestServeHTTP_UnknownPathsAndIDsAre404(t *testing.T) {
 		{"GET", "/ai/deployment/00000000-0000-0000-0000-000000000000"},
 		{"GET", "/ai/deployment/00000000-0000-0000-0000-000000000000/api-key"},
 		{"GET", "/operation/00000000-0000-0000-0000-000000000000"},
+		{"POST", "/iam-role/00000000-0000-0000-0000-000000000000/assume"},
+		{"GET", "/event/x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -306,6 +345,9 @@ func TestServeHTTP_UnknownPathsAndIDsAre404(t *testing.T) {
 			body := ""
 			if tt.method == "PATCH" {
 				body = `{"name":"x"}`
+			}
+			if strings.HasSuffix(tt.path, "/assume") {
+				body = `{"ttl":60}`
 			}
 			if strings.HasSuffix(tt.path, ":policy") {
 				body = `{"default-service-strategy":"allow","services":{}}`
@@ -346,6 +388,10 @@ func TestServeHTTP_WrongMethodIs405WithAllow(t *testing.T) {
 		{"POST", "/ai/deployment/" + PrivateDeploymentID + "/api-key", "GET"},
 		{"DELETE", "/operation/00000000-0000-0000-0000-000000000000", "GET"},
 		{"POST", "/zone", "GET"},
+		{"GET", "/iam-role/" + AdminRoleID + "/assume", "POST"},
+		{"POST", "/event", "GET"},
+		{"DELETE", "/user", "GET"},
+		{"PUT", "/organization", "GET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -408,6 +454,10 @@ func TestServeHTTP_InvalidBodiesGet400WithFieldErrors(t *testing.T) {
 		{"update-iam-role policy", "PUT", "/iam-role/" + RestrictedRoleID, `{"policy":` + pol(`{}`) + `}`, []string{"policy"}, "update-iam-role-policy"},
 		{"update-iam-role-policy missing services", "PUT", "/iam-role/" + RestrictedRoleID + ":policy", `{"default-service-strategy":"allow"}`, []string{"services"}, "is required"},
 		{"update-iam-organization-policy services not object", "PUT", "/iam-organization-policy", `{"default-service-strategy":"allow","services":[]}`, []string{"services"}, "expected object"},
+		{"assume-iam-role ttl missing", "POST", "/iam-role/" + RestrictedRoleID + "/assume", `{}`, []string{"ttl"}, "is required"},
+		{"assume-iam-role ttl zero", "POST", "/iam-role/" + RestrictedRoleID + "/assume", `{"ttl":0}`, []string{"ttl"}, "greater than 0"},
+		{"assume-iam-role ttl string", "POST", "/iam-role/" + RestrictedRoleID + "/assume", `{"ttl":"60"}`, []string{"ttl"}, "expected integer, got string"},
+		{"assume-iam-role unknown field", "POST", "/iam-role/" + RestrictedRoleID + "/assume", `{"ttl":60,"secret":"x"}`, []string{"secret"}, "unknown field; allowed: ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

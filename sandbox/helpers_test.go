@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testSign is the tests' own EXO2-HMAC-SHA256 signer, written from API.md §1 separately from the
+// testSign is the tests' own EXO2-HMAC-SHA256 signer, written from the published scheme separately from the
 // verifier so the two can disagree (TestTestSigner_MatchesReferenceVectors keeps it honest).
 func testSign(method string, u *url.URL, body []byte, key, secret string, expires int64) string {
 	q := u.Query()
@@ -56,6 +56,8 @@ type req struct {
 	creds   creds
 	expires time.Time // zero: now + 10 minutes
 	auth    string    // overrides the computed Authorization header when set
+	host    string    // Host header (default example.com)
+	remote  string    // client address, host:port (default 192.0.2.1:1234)
 }
 
 type result struct {
@@ -91,6 +93,12 @@ func (r req) build() *http.Request {
 		hr.Header.Set("Content-Type", "application/json")
 	} else {
 		hr = httptest.NewRequest(r.method, target, nil)
+	}
+	if r.host != "" {
+		hr.Host = r.host
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
 	}
 	exp := r.expires
 	if exp.IsZero() {

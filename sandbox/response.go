@@ -37,7 +37,7 @@ func jsonResponse(status int, v any) response {
 }
 
 // messageResponse is the {"message": "..."} shape the real API uses for signature and policy
-// failures (API.md §5, shape 2).
+// failures.
 func messageResponse(status int, msg string) response {
 	return jsonResponse(status, struct {
 		Message string `json:"message"`
@@ -52,7 +52,7 @@ type fieldError struct {
 	Location string `json:"location"` // body | path | query
 }
 
-// problemBody is an RFC 9457 problem details document (API.md §5, shape 1).
+// problemBody is an RFC 9457 problem details document, the shape of validation failures.
 type problemBody struct {
 	Type   string       `json:"type"`
 	Title  string       `json:"title"`

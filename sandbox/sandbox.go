@@ -1,6 +1,6 @@
 // Package sandbox is an in-memory Exoscale API v2 for the operations exoscale-keys-mcp serves
-// (IAM API keys, AI API keys, IAM roles and the organization policy, AI deployments, operations,
-// zones). It is an http.Handler that verifies EXO2-HMAC-SHA256 signatures, enforces role and
+// (IAM API keys, AI API keys, IAM roles and the organization policy, assumed roles, AI
+// deployments, operations, zones, events, users and the organization). It is an http.Handler that verifies EXO2-HMAC-SHA256 signatures, enforces role and
 // organization policies, validates request bodies with the documented limits and answers with the
 // documented response and error shapes, so tests, benchmarks and the quick start can run the whole
 // product without an Exoscale account.
@@ -11,13 +11,18 @@
 //
 // Behaviour worth knowing when testing against it:
 //
-//   - Every request but GET /v2/zone must carry a valid signature from a current IAM key (AI key
-//     values never sign); anything else gets 403 {"message":"Invalid request signature"}.
-//   - The organization policy, then the calling key's role policy, are evaluated for the
-//     operation's service (iam, ai, or compute for get-operation). Rule expressions are enforced
-//     in the forms operation == 'x' and operation in ['a', 'b']; any other expression never
-//     matches. A role holding the reset-iam-organization-policy permission may reset the
-//     organization policy even when that policy denies it (the way out of a lock-out).
+//   - Every request but GET /v2/zone must carry a valid signature from a current IAM key or an
+//     unexpired assumed-role session (AI key values never sign); anything else gets 403
+//     {"message":"Invalid request signature"}. GET /v2/zone is also served unsigned; signed, it
+//     is held to the policies like any other call.
+//   - The organization policy, then the calling key's role policy, are evaluated with CEL
+//     (cel-go) for the operation's service class (see the svc constants), with Exoscale's
+//     documented semantics and bindings: operation, service, zone, now, source_ip (with
+//     inIpRange), api_key, parameters and resources. A denial is 403 {"message":"Forbidden by
+//     role policy for iam"} (or "organization policy"). A role holding the
+//     reset-iam-organization-policy permission may reset the organization policy even when
+//     that policy denies it (the way out of a lock-out).
+//   - Every change applied (not reads) is recorded as an event, served by list-events.
 //   - Writes that return an operation apply at once and answer "pending"; GET /operation/{id}
 //     reports "pending" for WithPendingPolls polls, then "success".
 //   - Validation failures are RFC 9457 problems titled "Invalid Request Body" with one entry per
@@ -29,7 +34,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"net"
 	"net/http"
 	"sort"
@@ -84,6 +88,8 @@ type options struct {
 	pendingPolls int
 	now          func() time.Time
 	seed         bool
+	zone         string
+	onChange     func()
 }
 
 // Option configures a Sandbox.
@@ -111,8 +117,25 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithZone sets the zone of requests (the zone binding of policies, the zone of events) whose
+// Host does not name one (api-ZONE.exoscale.com). Default ch-gva-2.
+func WithZone(zone string) Option {
+	return func(o *options) {
+		if zone != "" {
+			o.zone = zone
+		}
+	}
+}
+
+// WithChangeHook calls f after every change the API applies (each request that records an
+// event), outside the sandbox's locks, so a caller can persist MarshalState. f must not block
+// for long: it runs on the request's goroutine.
+func WithChangeHook(f func()) Option {
+	return func(o *options) { o.onChange = f }
+}
+
 // WithoutSeed starts with an empty organization except the server credential and the admin role
-// it is bound to: no restricted role, no other keys, no AI deployments.
+// it is bound to: no restricted role, no other keys, no AI deployments, no users.
 func WithoutSeed() Option {
 	return func(o *options) { o.seed = false }
 }
@@ -132,6 +155,9 @@ type Sandbox struct {
 	deps       map[string]*deployment
 	depOrder   []string
 	ops        map[string]*operation
+	sessions   map[string]*session // assumed-role credentials, by key
+	users      []*user
+	events     []*event // oldest first, at most maxEvents
 	orgPolicy  *policy
 	minted     []string // every secret ever handed out, for Secrets()
 	serverKey  string
@@ -148,6 +174,13 @@ type requestKey struct{ method, path string }
 
 type iamKey struct {
 	key, name, roleID, secret string
+}
+
+// session is the short-lived credential of an assumed role: it signs like an IAM key on the
+// role until it expires.
+type session struct {
+	key, name, roleID, secret string
+	expires                   time.Time
 }
 
 type aiKey struct {
@@ -205,7 +238,7 @@ type operation struct {
 // New returns a Sandbox seeded with a small organization (see the package constants) unless
 // WithoutSeed is given. Secrets and IAM key ids are random per New.
 func New(opts ...Option) *Sandbox {
-	o := options{pendingPolls: 1, now: time.Now, seed: true}
+	o := options{pendingPolls: 1, now: time.Now, seed: true, zone: "ch-gva-2"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -216,6 +249,7 @@ func New(opts ...Option) *Sandbox {
 		roles:    map[string]*role{},
 		deps:     map[string]*deployment{},
 		ops:      map[string]*operation{},
+		sessions: map[string]*session{},
 		requests: map[requestKey]int{},
 	}
 	s.orgPolicy = allowAllPolicy()
@@ -293,6 +327,7 @@ func (s *Sandbox) seed() {
 	})
 	now := s.opts.now().UTC()
 	s.addAIKey(&aiKey{id: SeedAIKeyID, name: SeedAIKeyName, scope: "public", value: newAIKeyValue(), created: now, updated: now})
+	s.users = seedUsers()
 }
 
 // addRole, addKey, addAIKey and addDeployment insert objects; callers hold s.mu (or own s).
@@ -406,7 +441,13 @@ func (s *Sandbox) State() State {
 // ("http://127.0.0.1:PORT/v2") and a stop func (idempotent) that closes the server and waits
 // for its handlers to return.
 func (s *Sandbox) Start() (baseURL string, stop func(), err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return s.Listen("127.0.0.1:0")
+}
+
+// Listen is Start on a given address ("127.0.0.1:8081"; port 0 picks a free one). The base URL
+// names the bound address.
+func (s *Sandbox) Listen(addr string) (baseURL string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
@@ -422,9 +463,9 @@ func (s *Sandbox) Start() (baseURL string, stop func(), err error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err // the listener failed; nothing to report to, stop still works
-		}
+		// Serve returns http.ErrServerClosed once stop closes it. Any other return means the
+		// listener broke; the clients see refused connections, and stop still works.
+		_ = srv.Serve(ln)
 	}()
 	var once sync.Once
 	stop = func() {

@@ -116,6 +116,10 @@ func TestResponses_CarrySecretsOnlyWhereDocumented(t *testing.T) {
 		{method: "GET", path: "/zone"},
 		{method: "GET", path: "/nope"},
 		{method: "POST", path: "/api-key", body: `{"name":"` + c.secret + `"}`},
+		{method: "POST", path: "/ai/api-key/" + SeedAIKeyID + "/rotate"}, // answers a value; recorded as an event without it
+		{method: "GET", path: "/event"},
+		{method: "GET", path: "/user"},
+		{method: "GET", path: "/organization"},
 		{method: "GET", path: "/api-key", auth: "EXO2-HMAC-SHA256 credential=" + c.key + ",expires=1,signature=" + c.secret},
 		{method: "GET", path: "/api-key", creds: creds{c.key, "wrong"}},
 	}
@@ -124,6 +128,9 @@ func TestResponses_CarrySecretsOnlyWhereDocumented(t *testing.T) {
 			r.creds = c
 		}
 		res := send(t, s, r)
+		if strings.HasSuffix(r.path, "/rotate") {
+			continue // its job is to return the new value
+		}
 		for _, secret := range s.Secrets() {
 			assert.NotContains(t, string(res.Body), secret, "%s %s", r.method, r.path)
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// authScheme is the Authorization scheme of Exoscale API v2 (API.md §1).
+// authScheme is the Authorization scheme of Exoscale API v2.
 const authScheme = "EXO2-HMAC-SHA256"
 
 // Reasons a signature is rejected. They stay inside the sandbox (the client always gets the same
@@ -159,7 +159,7 @@ func signedQuery(rawQuery string, signed []string) (url.Values, []string, error)
 	return values, names, nil
 }
 
-// writeStringToSign writes the five LF-separated parts of the string to sign (API.md §1):
+// writeStringToSign writes the five LF-separated parts of Exoscale's string to sign:
 // "METHOD path", body, query values in name order, signed headers (always empty), expiry.
 func writeStringToSign(w io.Writer, method, escapedPath string, body []byte, values url.Values, names []string, expires int64) {
 	var b strings.Builder

@@ -211,42 +211,6 @@ func TestServeHTTP_ListZonesIsPublicAndUnsigned(t *testing.T) {
 	}
 }
 
-func TestParseOperationExpression(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		expr string
-		want []string // nil: never matches
-	}{
-		{"operation == 'list-api-keys'", []string{"list-api-keys"}},
-		{`operation=="get-operation"`, []string{"get-operation"}},
-		{"  operation   ==   'a'  ", []string{"a"}},
-		{"operation in ['list-zones','list-instances']", []string{"list-zones", "list-instances"}},
-		{"operation in [ 'a' , \"b\" ]", []string{"a", "b"}},
-		{"operation in ['a',]", nil},
-		{"operation in []", nil},
-		{"operation != 'a'", nil},
-		{"operation == 'a' || operation == 'b'", nil},
-		{"operations == 'a'", nil},
-		{"service == 'iam'", nil},
-		{"operation == 'a", nil},
-		{"operation == 'a\\'b'", nil},
-		{"true", nil},
-		{"", nil},
-	}
-	for _, tt := range tests {
-		got := parseOperationExpression(tt.expr)
-		if tt.want == nil {
-			assert.Nil(t, got, tt.expr)
-			continue
-		}
-		want := map[string]bool{}
-		for _, w := range tt.want {
-			want[w] = true
-		}
-		assert.Equal(t, want, got, tt.expr)
-	}
-}
-
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // flipSignature returns the header with one bit of its signature changed (still valid base64).

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// aiKeyNamePattern is the documented pattern of AI API key names (API.md §2).
+// aiKeyNamePattern is the pattern of AI API key names in Exoscale's OpenAPI document.
 const aiKeyNamePattern = `^[A-Za-z0-9](?:[A-Za-z0-9 _'()-]*[A-Za-z0-9])?$`
 
 var aiKeyNameRE = regexp.MustCompile(aiKeyNamePattern)

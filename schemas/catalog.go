@@ -62,11 +62,39 @@ type Operation struct {
 	Secrets     []string // top-level response fields that are secrets: "secret", "value", "api-key"
 	Async       bool     // returns an operation object
 	Unsigned    bool     // list-zones
-	Description string   // model-facing
+
+	// Behaviour the engine reads instead of switching on names (see behaviour.go).
+
+	// Public lists, for a secret-bearing operation, the result fields that may be shown: the
+	// result is built from this allow-list, anything else is withheld with the secrets.
+	Public []string
+	// SecretFile describes the file the secrets are written to.
+	SecretFile *SecretFile
+	// SecretNote is said with a secret shown inline ("" = a generic note).
+	SecretNote string
+	// FetchAfter reads the object an asynchronous operation references, by "id", and the call
+	// answers with it (create-iam-role answers with the role).
+	FetchAfter string
+	// AtLeastOne lists arguments of which at least one must be given.
+	AtLeastOne []string
+	// Duplicate is a create's duplicate-name lookup.
+	Duplicate *Duplicate
+	// Lockout says how the operation could lock the server out.
+	Lockout Lockout
+	// AfterUnknown is the advice after a failure that may have been applied anyway ("" = the
+	// engine's default for the access class).
+	AfterUnknown string
+
+	Description string // model-facing
 	// InputSchema is the tool's input: path, query and local parameters plus the request body's
 	// properties, flat; JSON Schema 2020-12 (no "$schema" keyword), compact, type object,
 	// additionalProperties false.
 	InputSchema json.RawMessage
+	// ValidationSchema is what Validate checks the arguments against when it differs from
+	// InputSchema (empty otherwise): the full shape of a policy, whose deep nesting would cost
+	// the model hundreds of tokens on every tools/list, while InputSchema states it in one line.
+	// Both have the same top-level properties and required list (a test holds them to it).
+	ValidationSchema json.RawMessage
 	// OutputSchema describes the tool's result (type object). It is lenient on purpose (no
 	// additionalProperties false, no required secret fields) so that real responses, which may
 	// gain fields, and results whose secret was moved elsewhere still conform.
@@ -138,8 +166,11 @@ var table = []Operation{
 	{Name: "get-api-key", Title: "Get an IAM API key", Toolset: "api-keys", Method: "GET", Path: "/api-key/{id}", Access: Read, PathParams: id,
 		Description: "Get one IAM API key: its name and the role it acts as."},
 	{Name: "create-api-key", Title: "Create an IAM API key", Toolset: "api-keys", Method: "POST", Path: "/api-key", Access: Create, LocalParams: createArgs, Secrets: []string{"secret"},
+		Public: []string{"key", "name", "role-id"}, SecretFile: iamKeyFile,
+		SecretNote:  "This result holds the IAM API secret: Exoscale shows it once, never again. Store it now.",
+		Duplicate:   &Duplicate{List: "list-api-keys", Field: "api-keys", NameField: "name", IDField: "key"},
 		Description: "Create an IAM API key acting as a role. Its secret is delivered once, never again; the result says where. For a restricted key, first create-iam-role with a policy."},
-	{Name: "delete-api-key", Title: "Delete an IAM API key", Toolset: "api-keys", Method: "DELETE", Path: "/api-key/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true,
+	{Name: "delete-api-key", Title: "Delete an IAM API key", Toolset: "api-keys", Method: "DELETE", Path: "/api-key/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnKey,
 		Description: "Delete an IAM API key. Irreversible: whatever uses it loses access."},
 
 	// AI API keys
@@ -148,14 +179,17 @@ var table = []Operation{
 	{Name: "get-ai-api-key", Title: "Get an AI API key", Toolset: "ai-api-keys", Method: "GET", Path: "/ai/api-key/{id}", Access: Read, PathParams: id,
 		Description: "Get one AI API key's name and scope, without its value."},
 	{Name: "create-ai-api-key", Title: "Create an AI API key", Toolset: "ai-api-keys", Method: "POST", Path: "/ai/api-key", Access: Create, LocalParams: createArgs, Secrets: []string{"value"},
+		Public: []string{"id", "org-uuid", "name", "scope", "created-at", "updated-at"}, SecretFile: aiKeyFile,
+		Duplicate:   &Duplicate{List: "list-ai-api-keys", Field: "ai-api-keys", NameField: "name", IDField: "id"},
 		Description: "Create an API key for AI deployments; the result says where its value is."},
-	{Name: "update-ai-api-key", Title: "Update an AI API key", Toolset: "ai-api-keys", Method: "PATCH", Path: "/ai/api-key/{id}", Access: Update, PathParams: id, LocalParams: dryRun,
+	{Name: "update-ai-api-key", Title: "Update an AI API key", Toolset: "ai-api-keys", Method: "PATCH", Path: "/ai/api-key/{id}", Access: Update, PathParams: id, LocalParams: dryRun, AtLeastOne: []string{"name", "scope"},
 		Description: "Rename an AI API key or change its scope: give name, scope or both."},
 	{Name: "delete-ai-api-key", Title: "Delete an AI API key", Toolset: "ai-api-keys", Method: "DELETE", Path: "/ai/api-key/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true,
 		Description: "Delete an AI API key. Irreversible: its value stops working."},
-	{Name: "rotate-ai-api-key", Title: "Rotate an AI API key", Toolset: "ai-api-keys", Method: "POST", Path: "/ai/api-key/{id}/rotate", Access: Rotate, PathParams: id, LocalParams: dryRun, Secrets: []string{"value"},
-		Description: "Give an AI API key a new value; the result says where it is. The old value stops working at once."},
-	{Name: "reveal-ai-api-key", Title: "Reveal an AI API key", Toolset: "ai-api-keys", Method: "GET", Path: "/ai/api-key/{id}/reveal", Access: Reveal, PathParams: id, Secrets: []string{"value"},
+	{Name: "rotate-ai-api-key", Title: "Rotate an AI API key", Toolset: "ai-api-keys", Method: "POST", Path: "/ai/api-key/{id}/rotate", Access: Rotate, PathParams: id, LocalParams: dryRun, Secrets: []string{"value"}, SecretFile: aiKeyFile,
+		AfterUnknown: "The key may have been rotated anyway: reveal-ai-api-key shows the current value; do not rotate again blindly.",
+		Description:  "Give an AI API key a new value; the result says where it is. The old value stops working at once."},
+	{Name: "reveal-ai-api-key", Title: "Reveal an AI API key", Toolset: "ai-api-keys", Method: "GET", Path: "/ai/api-key/{id}/reveal", Access: Reveal, PathParams: id, Secrets: []string{"value"}, SecretFile: aiKeyFile,
 		Description: "Get an AI API key's current value (a secret); the result says where it is."},
 
 	// IAM roles
@@ -163,19 +197,20 @@ var table = []Operation{
 		Description: "List IAM roles with their policies."},
 	{Name: "get-iam-role", Title: "Get an IAM role", Toolset: "iam-roles", Method: "GET", Path: "/iam-role/{id}", Access: Read, PathParams: id,
 		Description: "Get one IAM role with its policy."},
-	{Name: "create-iam-role", Title: "Create an IAM role", Toolset: "iam-roles", Method: "POST", Path: "/iam-role", Access: Create, LocalParams: createArgs, Async: true,
-		Description: "Create an IAM role and return it. Restricted key: a role whose policy denies by default and allows what is needed, then create-api-key on it."},
+	{Name: "create-iam-role", Title: "Create an IAM role", Toolset: "iam-roles", Method: "POST", Path: "/iam-role", Access: Create, LocalParams: createArgs, Async: true, FetchAfter: "get-iam-role",
+		Duplicate:   &Duplicate{List: "list-iam-roles", Field: "iam-roles", NameField: "name", IDField: "id"},
+		Description: "Create an IAM role. Restricted key: a deny-by-default policy, then create-api-key on the role."},
 	{Name: "update-iam-role", Title: "Update an IAM role", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}", Access: Update, PathParams: id, LocalParams: dryRun, Async: true,
 		Description: "Change an IAM role's description, labels, session TTL, permissions or assume-role-policy. For its policy use update-iam-role-policy."},
-	{Name: "update-iam-role-policy", Title: "Replace an IAM role's policy", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}:policy", Access: Replace, PathParams: id, LocalParams: dryRun, Async: true,
+	{Name: "update-iam-role-policy", Title: "Replace an IAM role's policy", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}:policy", Access: Replace, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnRolePolicy,
 		Description: "Replace an IAM role's whole policy (no merge; read it with get-iam-role). Applies at once to every key on the role."},
-	{Name: "delete-iam-role", Title: "Delete an IAM role", Toolset: "iam-roles", Method: "DELETE", Path: "/iam-role/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true,
+	{Name: "delete-iam-role", Title: "Delete an IAM role", Toolset: "iam-roles", Method: "DELETE", Path: "/iam-role/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnRole,
 		Description: "Delete an IAM role. Irreversible."},
 
 	// Organization policy
 	{Name: "get-iam-organization-policy", Title: "Get the organization policy", Toolset: "iam-org-policy", Method: "GET", Path: "/iam-organization-policy", Access: Read,
 		Description: "Get the organization policy, which every key's calls must pass besides its role's."},
-	{Name: "update-iam-organization-policy", Title: "Replace the organization policy", Toolset: "iam-org-policy", Method: "PUT", Path: "/iam-organization-policy", Access: Replace, LocalParams: dryRun, Async: true,
+	{Name: "update-iam-organization-policy", Title: "Replace the organization policy", Toolset: "iam-org-policy", Method: "PUT", Path: "/iam-organization-policy", Access: Replace, LocalParams: dryRun, Async: true, Lockout: LockoutOrgPolicy,
 		Description: "Replace the whole organization policy, applied to every key. A wrong one locks out all keys; read it first with get-iam-organization-policy."},
 	{Name: "reset-iam-organization-policy", Title: "Reset the organization policy", Toolset: "iam-org-policy", Method: "POST", Path: "/iam-organization-policy:reset", Access: Reset, LocalParams: dryRun, Async: true,
 		Description: "Reset the organization policy to its default, discarding the current one."},
@@ -185,7 +220,7 @@ var table = []Operation{
 		Description: "List AI deployments (id, name, state, URL, model), e.g. to scope an AI API key."},
 	{Name: "get-deployment", Title: "Get an AI deployment", Toolset: "ai-deployments", Method: "GET", Path: "/ai/deployment/{id}", Access: Read, PathParams: id,
 		Description: "Get one AI deployment."},
-	{Name: "reveal-deployment-api-key", Title: "Reveal a deployment's API key", Toolset: "ai-deployments", Method: "GET", Path: "/ai/deployment/{id}/api-key", Access: Reveal, PathParams: id, Secrets: []string{"api-key"},
+	{Name: "reveal-deployment-api-key", Title: "Reveal a deployment's API key", Toolset: "ai-deployments", Method: "GET", Path: "/ai/deployment/{id}/api-key", Access: Reveal, PathParams: id, Secrets: []string{"api-key"}, SecretFile: deploymentKeyFile,
 		Description: "Get an AI deployment's own API key (a secret); the result says where it is."},
 
 	// Helpers
@@ -219,7 +254,7 @@ func buildCatalog(entries []Operation, files embed.FS) (*catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schemas: %s: %w", e.Name, err)
 		}
-		var f struct{ Input, Output json.RawMessage }
+		var f struct{ Input, Validate, Output json.RawMessage }
 		if err := json.Unmarshal(raw, &f); err != nil {
 			return nil, fmt.Errorf("schemas: %s: %w", e.Name, err)
 		}
@@ -235,6 +270,13 @@ func buildCatalog(entries []Operation, files embed.FS) (*catalog, error) {
 			return nil, fmt.Errorf("schemas: %s output: %w", e.Name, err)
 		}
 		e.InputSchema, e.OutputSchema = in.Bytes(), out.Bytes()
+		if len(f.Validate) > 0 {
+			var v bytes.Buffer
+			if err := json.Compact(&v, f.Validate); err != nil {
+				return nil, fmt.Errorf("schemas: %s validate: %w", e.Name, err)
+			}
+			e.ValidationSchema = v.Bytes()
+		}
 		ops = append(ops, e)
 	}
 	slices.SortStableFunc(ops, func(a, b Operation) int {
@@ -286,7 +328,10 @@ func (o Operation) clone() Operation {
 	o.QueryParams = slices.Clone(o.QueryParams)
 	o.LocalParams = slices.Clone(o.LocalParams)
 	o.Secrets = slices.Clone(o.Secrets)
+	o.Public = slices.Clone(o.Public)
+	o.AtLeastOne = slices.Clone(o.AtLeastOne)
 	o.InputSchema = slices.Clone(o.InputSchema)
+	o.ValidationSchema = slices.Clone(o.ValidationSchema)
 	o.OutputSchema = slices.Clone(o.OutputSchema)
 	return o
 }

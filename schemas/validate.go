@@ -55,23 +55,18 @@ func (e *ValidationError) Error() string {
 	return b.String()
 }
 
-// Validate validates args (decoded JSON object) against op's input schema (validators compiled
-// lazily on first use, cached, concurrency-safe) plus our own checks (update-ai-api-key needs
-// name or scope). Returns nil or a *ValidationError whose Error() is model-readable, one
+// Validate validates args (decoded JSON object) against op's input schema, or its
+// ValidationSchema when it has one (validators compiled lazily on first use, cached,
+// concurrency-safe) plus our own checks (the catalog's AtLeastOne: update-ai-api-key needs name
+// or scope). Returns nil or a *ValidationError whose Error() is model-readable, one
 // violation per line: "name: expected a string of at most 50 characters, got 63 characters";
 // unknown properties named with the allowed ones listed. Any other error means the schema
 // itself is broken (a bug, not the caller's fault).
 //
-// An op that is not a catalog entry (or whose InputSchema differs from the catalog's) is
-// validated against its own schema, compiled for that call only.
+// An op that is not a catalog entry (or whose schema differs from the catalog's) is validated
+// against its own schema, compiled for that call only.
 func Validate(op Operation, args map[string]any) error {
 	return defaultValidators().validate(op, args)
-}
-
-// atLeastOne lists, per tool, arguments of which at least one must be given: a rule a flat
-// schema cannot state without a top-level anyOf, which tool schemas must not have.
-var atLeastOne = map[string][]string{
-	"update-ai-api-key": {"name", "scope"},
 }
 
 // Limits that keep an error message readable and bounded whatever the model sent.
@@ -118,22 +113,30 @@ var defaultValidators = sync.OnceValue(func() *validatorSet {
 func newValidatorSet(ops []Operation) *validatorSet {
 	s := &validatorSet{byName: make(map[string]*lazyValidator, len(ops))}
 	for _, op := range ops {
-		s.byName[op.Name] = &lazyValidator{name: op.Name, schema: op.InputSchema}
+		s.byName[op.Name] = &lazyValidator{name: op.Name, schema: op.validationSchema()}
 	}
 	return s
 }
 
 func (s *validatorSet) compiled(op Operation) (*compiledSchema, error) {
 	lv, ok := s.byName[op.Name]
-	if !ok || !bytes.Equal(lv.schema, op.InputSchema) {
+	if !ok || !bytes.Equal(lv.schema, op.validationSchema()) {
 		s.compiles.Add(1)
-		return compileSchema(op.Name, op.InputSchema)
+		return compileSchema(op.Name, op.validationSchema())
 	}
 	lv.once.Do(func() {
 		s.compiles.Add(1)
 		lv.v, lv.err = compileSchema(lv.name, lv.schema)
 	})
 	return lv.v, lv.err
+}
+
+// validationSchema is the schema Validate applies: ValidationSchema when set, else InputSchema.
+func (o Operation) validationSchema() json.RawMessage {
+	if len(o.ValidationSchema) > 0 {
+		return o.ValidationSchema
+	}
+	return o.InputSchema
 }
 
 func compileSchema(name string, raw json.RawMessage) (*compiledSchema, error) {
@@ -187,7 +190,9 @@ func (s *validatorSet) validate(op Operation, args map[string]any) error {
 		}
 		vs = cs.violations(verr, inst, vs)
 	}
-	if names := atLeastOne[op.Name]; len(names) > 0 && !hasAny(inst, names) {
+	// op.AtLeastOne: a rule a flat schema cannot state without a top-level anyOf, which tool
+	// schemas must not have.
+	if names := op.AtLeastOne; len(names) > 0 && !hasAny(inst, names) {
 		vs = append(vs, Violation{
 			Field:   strings.Join(names, ", "),
 			Message: "at least one required, none given",

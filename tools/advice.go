@@ -11,16 +11,6 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
-// listTool names the tool that shows the objects of op's toolset: the next step after a 404.
-var listTool = map[string]string{
-	"api-keys":       "list-api-keys shows the IAM API keys",
-	"ai-api-keys":    "list-ai-api-keys shows the AI API keys",
-	"iam-roles":      "list-iam-roles shows the roles",
-	"iam-org-policy": "get-iam-organization-policy shows the policy",
-	"ai-deployments": "list-deployments shows the deployments",
-	"operations":     "operation ids come from the results of write tools",
-}
-
 // describeFailure renders a failed call as what happened and what to do next. The texts come
 // from apiclient errors, which never carry secrets. tenant: the call was signed with the
 // caller's own credentials (multi-tenant HTTP), not the server's.
@@ -33,11 +23,11 @@ func describeFailure(op schemas.Operation, err error, tenant bool) string {
 	switch {
 	case errors.As(err, &opErr):
 		o := opErr.Operation
-		return fmt.Sprintf("%s: Exoscale accepted the request but operation %s ended in %s%s. Nothing changed unless get-operation says otherwise; fix the cause and call again.",
-			op.Name, o.ID, o.State, reasonSuffix(o))
+		return fmt.Sprintf("%s: Exoscale accepted the request but operation %s ended in %s%s. Nothing changed unless %s says otherwise; fix the cause and call again.",
+			op.Name, o.ID, o.State, reasonSuffix(o), schemas.Hints.Operation)
 	case errors.As(err, &waitErr):
-		return fmt.Sprintf("%s: Exoscale accepted the request (operation %s) but waiting for its outcome failed: %v. Do not repeat the call: check with get-operation id %s.",
-			op.Name, waitErr.op.ID, waitErr.err, waitErr.op.ID)
+		return fmt.Sprintf("%s: Exoscale accepted the request (operation %s) but waiting for its outcome failed: %v. Do not repeat the call: check with %s id %s.",
+			op.Name, waitErr.op.ID, waitErr.err, schemas.Hints.Operation, waitErr.op.ID)
 	case errors.As(err, &apiErr):
 		return apiErr.Error() + ". " + adviceFor(op, apiErr, tenant)
 	case errors.Is(err, context.Canceled):
@@ -65,10 +55,10 @@ func reasonSuffix(o *apiclient.Operation) string {
 func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool) string {
 	text := strings.ToLower(e.Message + " " + e.Title + " " + e.Detail)
 	key, fixCreds, fixRole := "the server's key", "the operator must check the key and secret the server runs with",
-		"The operator can grant it in the key's IAM role (get-iam-role, then update-iam-role-policy) or run the server with another key."
+		"The operator can grant it in the key's IAM role ("+schemas.Hints.GrantInRole+") or run the server with another key."
 	if tenant {
 		key, fixCreds, fixRole = "your key (X-Exoscale-Api-Key)", "check the X-Exoscale-Api-Key and X-Exoscale-Api-Secret your client sends",
-			"Grant it in your key's IAM role (get-iam-role, then update-iam-role-policy) or send another key."
+			"Grant it in your key's IAM role ("+schemas.Hints.GrantInRole+") or send another key."
 	}
 	switch {
 	case e.Status == http.StatusBadRequest:
@@ -76,11 +66,11 @@ func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool) string {
 	case e.Status == http.StatusUnauthorized || strings.Contains(text, "signature"):
 		return "The Exoscale credentials were refused (unknown key, revoked, or clock skew). Retrying will not help: " + fixCreds + "."
 	case e.Status == http.StatusForbidden && strings.Contains(text, "organization policy"):
-		return "Forbidden by the organization policy: " + key + " may not call " + op.Name + ". get-iam-organization-policy shows the policy; an organization owner must allow it."
+		return "Forbidden by the organization policy: " + key + " may not call " + op.Name + ". " + schemas.Hints.OrgPolicy + " shows the policy; an organization owner must allow it."
 	case e.Status == http.StatusForbidden:
 		return "Forbidden by role policy: " + key + " lacks permission for " + op.Name + ". " + fixRole
 	case e.Status == http.StatusNotFound:
-		return "Not found: check the id; " + listTool[op.Toolset] + "."
+		return "Not found: check the id; " + schemas.Toolset(op.Toolset).ListHint + "."
 	case e.Status == http.StatusConflict:
 		return "Conflict with the current state; read it (the get-/list- tools) and adjust the call."
 	case e.Status == http.StatusTooManyRequests:
@@ -104,12 +94,12 @@ func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool) string {
 // find out before anything is repeated. Retrying a create blindly can mint a second key.
 func unknownOutcomeAdvice(op schemas.Operation) string {
 	switch {
+	case op.AfterUnknown != "":
+		return op.AfterUnknown
 	case op.ReadOnly():
 		return "Reading is safe to retry; call again."
 	case op.Access == schemas.Create:
-		return "The object may have been created anyway: check with " + strings.SplitN(listTool[op.Toolset], " ", 2)[0] + " before calling again (a repeated create is refused while the name exists)."
-	case op.Access == schemas.Rotate:
-		return "The key may have been rotated anyway: reveal-ai-api-key shows the current value; do not rotate again blindly."
+		return "The object may have been created anyway: check with " + schemas.Toolset(op.Toolset).ListTool + " before calling again (a repeated create is refused while the name exists)."
 	default:
 		return "The change may have been applied anyway: read the current state (get-/list- tools) before calling again."
 	}

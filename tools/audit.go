@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exokeys/exoscale-keys-mcp/internal/safefile"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
@@ -20,7 +21,7 @@ type AuditLog struct {
 
 // OpenAuditLog opens (or creates, mode 0600) the audit log for appending.
 func OpenAuditLog(path string) (*AuditLog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := safefile.OpenAppend(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -72,14 +73,14 @@ func (a *AuditLog) write(r AuditRecord) error {
 var secretArgNames = []string{"secret", "value", "api-key", "api-secret", "token", "password"}
 
 // finish logs the call and writes its audit record.
-func (h *Handler) finish(c *call) {
-	elapsed := time.Since(c.started)
-	h.log.Debug("tool call", "tool", c.op.Name, "outcome", c.outcome, "upstream-status", c.status, "duration", elapsed)
-	if h.audit == nil || c.outcome == "confirming" { // the answer comes with the next round
+func (e *Engine) finish(c *call) {
+	elapsed := e.now().Sub(c.started)
+	e.log.Debug("tool call", "tool", c.op.Name, "outcome", c.outcome.String(), "upstream-status", c.status, "duration", elapsed)
+	if e.audit == nil || c.outcome == NeedsInput { // the answer comes with the next round
 		return
 	}
 	// Reads are not audited, but reveals are: they hand out secrets.
-	if c.op.Access == schemas.Read && c.outcome != "refused" && c.outcome != "dry-run" {
+	if c.op.Access == schemas.Read && c.outcome != Refused && c.outcome != DryRun {
 		return
 	}
 	args := maps.Clone(c.args)
@@ -87,11 +88,11 @@ func (h *Handler) finish(c *call) {
 		delete(args, k)
 	}
 	rec := AuditRecord{
-		Time: c.started.UTC(), Transport: h.transport, Session: c.session, Tenant: c.tenant,
-		Tool: c.op.Name, Arguments: args, Outcome: c.outcome, Status: c.status, IDs: c.ids,
+		Time: c.started.UTC(), Transport: e.transport, Session: c.session, Tenant: c.tenant,
+		Tool: c.op.Name, Arguments: args, Outcome: c.outcome.String(), Status: c.status, IDs: c.ids,
 		Millis: elapsed.Milliseconds(),
 	}
-	if err := h.audit.write(rec); err != nil {
-		h.log.Error("audit log write failed", "tool", c.op.Name, "error", err)
+	if err := e.audit.write(rec); err != nil {
+		e.log.Error("audit log write failed", "tool", c.op.Name, "error", err)
 	}
 }

@@ -10,28 +10,52 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
-// call is one tool call on its way through the handler: what the audit log and the debug log
-// say about it.
+// call is one operation call on its way through the engine: its arguments decoded once into
+// what the stages need, and what the audit log says about it.
 type call struct {
-	op         schemas.Operation
-	bodyParams []string // op.BodyParams(), computed once per tool
-	args       map[string]any
-	outcome    string // ok, error, refused, invalid, dry-run, declined, confirming
-	status     int    // upstream HTTP status, 0 when nothing was sent
-	ids        []string
-	started    time.Time
-	session    string
-	tenant     string
+	spec *opSpec
+	op   *schemas.Operation
+
+	// Decoded once from the validated arguments.
+	args           map[string]any    // as given (audit, digest)
+	id             string            // the "id" argument: the object the call is about
+	name           string            // the "name" argument of a create
+	dryRun         bool              // the local "dry-run" flag
+	allowDuplicate bool              // the local "allow-duplicate-name" flag
+	req            apiclient.Request // path, query and body
+
+	peer    Peer
+	outcome Outcome
+	status  int // upstream HTTP status, 0 when nothing was sent
+	ids     []string
+	started time.Time
+	session string
+	tenant  string
+}
+
+// decode reads the validated arguments once.
+func (c *call) decode(args map[string]any) error {
+	if args == nil {
+		args = map[string]any{}
+	}
+	c.args = args
+	c.id = stringArg(args, "id")
+	c.name = stringArg(args, "name")
+	c.dryRun = args[schemas.ParamDryRun] == true
+	c.allowDuplicate = args[schemas.ParamAllowDuplicateName] == true
+	c.touch(c.id)
+	r, err := buildRequest(*c.op, c.spec.bodyParams(), args)
+	if err != nil {
+		return err
+	}
+	c.req = r
+	return nil
 }
 
 func (c *call) touch(ids ...string) {
@@ -42,127 +66,12 @@ func (c *call) touch(ids ...string) {
 	}
 }
 
-func (h *Handler) handler(op schemas.Operation) server.ToolHandlerFunc {
-	// Parsed on the tool's first call, not at start-up: clients spawn stdio servers often.
-	bodyParams := sync.OnceValue(op.BodyParams)
-	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		c := &call{op: op, bodyParams: bodyParams(), started: time.Now(), session: sessionID(ctx)}
-		if creds, ok := apiclient.CredentialsFrom(ctx); ok {
-			c.tenant = creds.Key
+// touchResult records the ids a result names, for the audit log.
+func (c *call) touchResult(result map[string]any) {
+	for _, k := range []string{"id", "key"} {
+		if s, ok := result[k].(string); ok {
+			c.touch(s)
 		}
-		res := h.serve(ctx, c, req)
-		h.finish(c)
-		return res, nil
-	}
-}
-
-func sessionID(ctx context.Context) string {
-	if s := server.ClientSessionFromContext(ctx); s != nil {
-		return s.SessionID()
-	}
-	return ""
-}
-
-// serve runs one call. Every path returns a result; the outcome is recorded on c.
-func (h *Handler) serve(ctx context.Context, c *call, req mcp.CallToolRequest) *mcp.CallToolResult {
-	op := c.op
-	args, err := arguments(req)
-	if err != nil {
-		c.outcome = "invalid"
-		return errorResult(fmt.Sprintf("invalid arguments for %s: %v; nothing was sent.", op.Name, err))
-	}
-	c.args = args
-	c.touch(stringArg(args, "id"))
-	if err := schemas.Validate(op, args); err != nil {
-		c.outcome = "invalid"
-		return errorResult(err.Error() + "\nNothing was sent to Exoscale; fix the arguments and call again.")
-	}
-	dryRun := args[schemas.ParamDryRun] == true
-	r, err := buildRequest(op, c.bodyParams, args)
-	if err != nil {
-		c.outcome = "invalid"
-		return errorResult(fmt.Sprintf("%s: %v; nothing was sent.", op.Name, err))
-	}
-
-	if unlock := h.guards.serializeCreate(ctx, c, args); unlock != nil {
-		defer unlock()
-	}
-	if res := h.guards.check(ctx, c, args); res != nil {
-		c.outcome = "refused"
-		return res
-	}
-	if len(op.Secrets) > 0 && !dryRun {
-		if err := h.secrets.ready(); err != nil {
-			c.outcome = "refused"
-			return errorResult(fmt.Sprintf("%s refused: %v. Nothing was sent, so no secret was minted; the operator must fix the secrets directory (--secrets-dir) or choose --secret-delivery inline.", op.Name, err))
-		}
-	}
-	if dryRun {
-		c.outcome = "dry-run"
-		return h.dryRun(ctx, r)
-	}
-	if res, outcome := h.confirmCall(ctx, c, req, args); res != nil {
-		c.outcome = outcome
-		return res
-	}
-
-	resp, err := h.client.Do(ctx, r)
-	if err != nil {
-		c.outcome = "error"
-		var apiErr *apiclient.Error
-		if errors.As(err, &apiErr) {
-			c.status = apiErr.Status
-		}
-		return errorResult(describeFailure(op, err, c.tenant != ""))
-	}
-	c.status = resp.Status
-	if op.Access == schemas.Read {
-		// The hot path: a read answers with Exoscale's own JSON, compacted, as both text and
-		// structured content, without decoding it into maps and encoding it again.
-		if res := rawObjectResult(resp.Body); res != nil {
-			c.outcome = "ok"
-			return res
-		}
-	}
-	badBody := func(err error) *mcp.CallToolResult {
-		c.outcome = "error"
-		return errorResult(fmt.Sprintf("%s: Exoscale answered %d with a body that is not a JSON object of the expected shape (%v). %s",
-			op.Name, resp.Status, err, unknownOutcomeAdvice(op)))
-	}
-	if op.Async {
-		started, err := parseOperation(resp.Body)
-		if err != nil {
-			return badBody(err)
-		}
-		out, err := h.await(ctx, c, req, started)
-		if err != nil {
-			c.outcome = "error"
-			return errorResult(describeFailure(op, err, c.tenant != ""))
-		}
-		c.outcome = "ok"
-		return structuredResult(out, "")
-	}
-	result, err := decodeObject(resp.Body)
-	if err != nil {
-		return badBody(err)
-	}
-	touchResult(c, result)
-	c.outcome = "ok"
-	if len(op.Secrets) > 0 {
-		return h.deliver(ctx, c, result)
-	}
-	return structuredResult(result, "")
-}
-
-// arguments returns the call's arguments as an object (absent = empty).
-func arguments(req mcp.CallToolRequest) (map[string]any, error) {
-	switch a := req.Params.Arguments.(type) {
-	case nil:
-		return map[string]any{}, nil
-	case map[string]any:
-		return a, nil
-	default:
-		return nil, fmt.Errorf("expected an object of named arguments, got %T", a)
 	}
 }
 
@@ -206,52 +115,49 @@ func buildRequest(op schemas.Operation, bodyParams []string, args map[string]any
 	return r, nil
 }
 
-// decodeObject parses an API answer; an empty body (delete-ai-api-key may answer 204) is an
-// empty object.
-func decodeObject(body []byte) (map[string]any, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return map[string]any{}, nil
+// read reads one object with a catalog read operation, by id, for context (a confirmation's
+// names, a secret file's URL): nil on any failure, which only leaves the detail out.
+func (e *Engine) read(ctx context.Context, operation, id string) map[string]any {
+	obj, err := e.readObject(ctx, operation, map[string]any{"id": id})
+	if err != nil {
+		e.log.Debug("lookup failed", "operation", operation, "error", err)
+		return nil
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	var out map[string]any
-	if err := d.Decode(&out); err != nil {
-		return nil, err
-	}
-	if out == nil {
-		return nil, errors.New("null")
-	}
-	return out, nil
+	return obj
 }
 
-// await waits for an asynchronous operation, reporting each poll as MCP progress when the
-// client asked for it, and returns what the tool answers: the final operation, or for
-// create-iam-role the new role. started nil is an empty success answer (delete-ai-api-key
-// may answer 204).
-func (h *Handler) await(ctx context.Context, c *call, req mcp.CallToolRequest, started *apiclient.Operation) (any, error) {
+// readObject sends a catalog read operation with args, bypassing the pipeline: lookups the
+// engine makes on a call's behalf are not calls of their own.
+func (e *Engine) readObject(ctx context.Context, operation string, args map[string]any) (map[string]any, error) {
+	spec, ok := e.ops[operation]
+	if !ok {
+		return nil, fmt.Errorf("tools: no catalog operation %q", operation)
+	}
+	r, err := buildRequest(spec.op, nil, args)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.client.Do(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeObject(resp.Body)
+}
+
+// await waits for an asynchronous operation, reporting each poll as progress, and returns
+// what the tool answers: the final operation, or, when the catalog says so (FetchAfter), the
+// object it made. started nil is an empty success answer (a delete may answer 204).
+func (e *Engine) await(ctx context.Context, c *call, started *apiclient.Operation) (any, error) {
 	if started == nil {
 		return map[string]any{"state": apiclient.StateSuccess}, nil
 	}
 	c.touch(started.ID)
-	var token mcp.ProgressToken
-	if req.Params.Meta != nil {
-		token = req.Params.Meta.ProgressToken
-	}
-	srv := server.ServerFromContext(ctx)
 	progress := func(poll int, o *apiclient.Operation) {
-		if token == nil || srv == nil {
-			return
-		}
-		// A failed notification must not fail the call: the client may have gone.
-		_ = srv.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
-			"progressToken": token,
-			"progress":      poll,
-			"message":       fmt.Sprintf("%s: operation %s is %s (poll %d)", c.op.Name, o.ID, o.State, poll),
-		})
+		c.peer.Progress(ctx, poll, fmt.Sprintf("%s: operation %s is %s (poll %d)", c.op.Name, o.ID, o.State, poll))
 	}
-	wctx, cancel := context.WithTimeout(ctx, h.wait)
+	wctx, cancel := context.WithTimeout(ctx, e.wait)
 	defer cancel()
-	final, err := h.client.Wait(wctx, started, progress)
+	final, err := e.client.Wait(wctx, started, progress)
 	if err != nil {
 		return nil, &waitError{op: started, err: err}
 	}
@@ -259,17 +165,15 @@ func (h *Handler) await(ctx context.Context, c *call, req mcp.CallToolRequest, s
 		return final, nil
 	}
 	c.touch(final.Reference.ID)
-	if c.op.Name != "create-iam-role" {
+	if c.op.FetchAfter == "" {
 		return final, nil
 	}
-	// The model needs the new role's id: answer with the role itself.
-	resp, err := h.client.Do(ctx, apiclient.Request{
-		Operation: "get-iam-role", Method: http.MethodGet, Path: "/iam-role/" + url.PathEscape(final.Reference.ID),
-	})
+	// The model needs the new object's id and fields: answer with the object itself.
+	obj, err := e.readObject(ctx, c.op.FetchAfter, map[string]any{"id": final.Reference.ID})
 	if err != nil {
-		return nil, fmt.Errorf("the role %s was created, but fetching it failed: %w", final.Reference.ID, err)
+		return nil, fmt.Errorf("%s was created, but reading it failed: %w", final.Reference.ID, err)
 	}
-	return decodeObject(resp.Body)
+	return obj, nil
 }
 
 // waitError: the change was accepted, but waiting for its outcome failed.
@@ -294,51 +198,6 @@ func parseOperation(body []byte) (*apiclient.Operation, error) {
 		return nil, errors.New("an operation without an id")
 	}
 	return &op, nil
-}
-
-// touchResult records the ids a result names, for the audit log.
-func touchResult(c *call, result map[string]any) {
-	for _, k := range []string{"id", "key"} {
-		if s, ok := result[k].(string); ok {
-			c.touch(s)
-		}
-	}
-}
-
-// structuredResult carries the object as structuredContent and the same JSON as compact text,
-// with an optional note line before it.
-func structuredResult(obj any, note string) *mcp.CallToolResult {
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return errorResult("internal error: encoding the result failed")
-	}
-	text := string(b)
-	if note != "" {
-		text = note + "\n" + text
-	}
-	return &mcp.CallToolResult{
-		Content:           []mcp.Content{mcp.NewTextContent(text)},
-		StructuredContent: obj,
-	}
-}
-
-// rawObjectResult is structuredResult for a body that is already a JSON object, or nil when
-// it is not one.
-func rawObjectResult(body []byte) *mcp.CallToolResult {
-	var buf bytes.Buffer
-	buf.Grow(len(body))
-	if err := json.Compact(&buf, body); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' {
-		return nil
-	}
-	compact := buf.Bytes()
-	return &mcp.CallToolResult{
-		Content:           []mcp.Content{mcp.NewTextContent(string(compact))},
-		StructuredContent: json.RawMessage(compact),
-	}
-}
-
-func errorResult(text string) *mcp.CallToolResult {
-	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(text)}, IsError: true}
 }
 
 func truncate(s string, n int) string {

@@ -2,12 +2,18 @@ package tools
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"net/url"
+	"maps"
 	"strings"
+	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
 // ConfirmMode says which calls need a human's yes.
@@ -20,7 +26,7 @@ const (
 	ConfirmWrites      ConfirmMode = "writes"
 )
 
-// ConfirmOptions configure human confirmation through MCP elicitation.
+// ConfirmOptions configure human confirmation.
 type ConfirmOptions struct {
 	Mode ConfirmMode
 	// AllowWithoutElicitation lets calls through when the client cannot ask its human
@@ -36,113 +42,141 @@ func (o ConfirmOptions) validate() error {
 	return fmt.Errorf("confirm: expected none, destructive or writes, got %q", o.Mode)
 }
 
-func (o ConfirmOptions) needed(c *call) bool {
+func (o ConfirmOptions) needed(op *schemas.Operation) bool {
 	switch o.Mode {
 	case ConfirmDestructive:
-		return c.op.Destructive()
+		return op.Destructive()
 	case ConfirmWrites:
-		return !c.op.ReadOnly()
+		return !op.ReadOnly()
 	}
 	return false
 }
 
-// confirmID keys our confirmation among a call's input requests.
-const confirmID = "confirm"
+// ConfirmID keys the confirmation among a call's questions and answers.
+const ConfirmID = "confirm"
 
-// confirmCall asks the human, when the mode says so, through a multi round-trip request:
-// the call answers "input required", the client asks its human and calls again with the
-// answer (mcp-go bridges clients of earlier protocol versions with elicitation/create). It
-// returns a result that ends this round (the question, a refusal) and its outcome, or nil to
-// go on.
-func (h *Handler) confirmCall(ctx context.Context, c *call, req mcp.CallToolRequest, args map[string]any) (*mcp.CallToolResult, string) {
-	if !h.confirm.needed(c) {
-		return nil, ""
+// confirmTTL is how long a question's answer is accepted.
+const confirmTTL = 5 * time.Minute
+
+// confirmStage asks the human when the mode says so. An answer counts only with a request
+// state this server sealed for exactly this call (tool, arguments, principal), unexpired and
+// not used before; any other answer is ignored, as if none had been given: the server asks,
+// or the fallback applies. MCP requires request state that affects authorization to be
+// integrity-protected and single-use.
+func (e *Engine) confirmStage(ctx context.Context, c *call) (Result, bool, error) {
+	if !e.confirm.needed(c.op) {
+		return Result{}, false, nil
 	}
-	if answer := server.ElicitationResponse(req.Params.InputResponses, confirmID); answer != nil {
-		if answer.Action == mcp.ElicitationResponseActionAccept {
-			if content, ok := answer.Content.(map[string]any); ok && content["confirm"] == true {
-				return nil, ""
-			}
+	digest, err := argsDigest(c.args)
+	if err != nil {
+		return Result{}, true, err
+	}
+	principal := principalOf(c.session, e.ownCredentials(ctx))
+	if ans, ok := c.peer.Answer(ConfirmID); ok {
+		if err := e.checkState(ans.State, c.op.Name, digest, principal); err != nil {
+			e.log.Info("a confirmation answer was ignored", "tool", c.op.Name, "reason", err)
+		} else if ans.Accepted && ans.Yes {
+			return Result{}, false, nil
+		} else {
+			return fail(Declined, "declined: the user did not confirm %s. Nothing changed. Do not retry unless the user asks for it.", c.op.Name), true, nil
 		}
-		return errorResult(fmt.Sprintf("declined: the user did not confirm %s. Nothing changed. Do not retry unless the user asks for it.", c.op.Name)), "declined"
 	}
-	if !clientElicits(ctx, req) {
-		if h.confirm.AllowWithoutElicitation {
-			return nil, ""
+	if !c.peer.CanAsk() {
+		if e.confirm.AllowWithoutElicitation {
+			return Result{}, false, nil
 		}
-		return errorResult(fmt.Sprintf("refused: %s needs a human's confirmation (--confirm %s), and this MCP client cannot ask for it (no elicitation support). Nothing changed. "+
-			"Use a client that supports elicitation, or the operator can set --confirm-fallback allow.", c.op.Name, h.confirm.Mode)), "refused"
+		return fail(Refused, "refused: %s needs a human's confirmation (--confirm %s), and this MCP client cannot ask for it (no elicitation support). Nothing changed. "+
+			"Use a client that supports elicitation, or the operator can set --confirm-fallback allow.", c.op.Name, e.confirm.Mode), true, nil
 	}
-	q := server.NewInputRequestBuilder("").Elicit(confirmID, mcp.ElicitationParams{
-		Message: h.confirmMessage(ctx, c, args),
-		RequestedSchema: map[string]any{
-			"type": "object",
-			"properties": map[string]any{
-				"confirm": map[string]any{"type": "boolean", "title": "Go ahead", "default": false},
-			},
-			"required": []string{"confirm"},
-		},
+	var nonce [16]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return Result{}, true, fmt.Errorf("tools: confirmation nonce: %w", err)
+	}
+	state, err := e.sealer.Seal(ConfirmState{
+		Tool: c.op.Name, Digest: digest, Principal: principal,
+		Expires: e.now().Add(confirmTTL).UTC(), Nonce: hex.EncodeToString(nonce[:]),
 	})
-	return q.ToolResult(), "confirming"
-}
-
-// clientElicits: whether the client declared elicitation, per request (2026-07-28 on) or in
-// its session (earlier versions).
-func clientElicits(ctx context.Context, req mcp.CallToolRequest) bool {
-	if req.Params.Meta != nil {
-		if caps := req.Params.Meta.ClientCapabilities(); caps != nil {
-			return caps.Elicitation != nil
-		}
+	if err != nil {
+		return Result{}, true, fmt.Errorf("tools: sealing a confirmation: %w", err)
 	}
-	s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo)
-	return ok && s.GetClientCapabilities().Elicitation != nil
+	return Result{Outcome: NeedsInput, Question: &Question{ID: ConfirmID, Message: e.confirmMessage(ctx, c)}, State: state}, true, nil
 }
 
-// confirmMessage names the object by its fetched name, so the human knows what they approve.
-func (h *Handler) confirmMessage(ctx context.Context, c *call, args map[string]any) string {
-	id := stringArg(args, "id")
+// checkState verifies a returned request state for this call and spends its nonce.
+func (e *Engine) checkState(token, tool, digest, principal string) error {
+	if token == "" {
+		return errors.New("no request state")
+	}
+	st, err := e.sealer.Open(token)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Tool != tool:
+		return errors.New("request state for another tool")
+	case st.Digest != digest:
+		return errors.New("request state for other arguments")
+	case st.Principal != principal:
+		return errors.New("request state for another session")
+	case !e.now().Before(st.Expires):
+		return errors.New("request state expired")
+	case !e.nonces.Use(st.Nonce, st.Expires):
+		return errors.New("request state used before")
+	}
+	return nil
+}
+
+// argsDigest is the SHA-256 of the arguments' canonical JSON (keys sorted, as encoding/json
+// writes maps), without the local dry-run flag: a previewed call and the real one are the
+// same call.
+func argsDigest(args map[string]any) (string, error) {
+	a := maps.Clone(args)
+	delete(a, schemas.ParamDryRun)
+	if a == nil {
+		a = map[string]any{}
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", fmt.Errorf("tools: digest of validated arguments: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// principalOf names who was asked: the session, and the credential that signs (a tenant in
+// multi-tenant mode), never in the clear.
+func principalOf(session string, creds apiclient.Credentials) string {
+	ck := cacheKey(creds)
+	sum := sha256.Sum256(append([]byte(session+"\x00"), ck[:]...))
+	return hex.EncodeToString(sum[:16])
+}
+
+// confirmMessage names the object by its fetched name, so the human knows what they approve;
+// the catalog's toolset data says how to read it.
+func (e *Engine) confirmMessage(ctx context.Context, c *call) string {
+	ts := schemas.Toolset(c.op.Toolset)
 	var b strings.Builder
 	b.WriteString(c.op.Title)
-	switch c.op.Toolset {
-	case "api-keys":
-		// A create names its key and role in the arguments; a delete by the fetched key.
-		name, roleID := stringArg(args, "name"), stringArg(args, "role-id")
-		if id != "" {
-			b.WriteString(" " + id)
-			if key := h.getObject(ctx, "get-api-key", "/api-key/"+url.PathEscape(id)); key != nil {
-				name, roleID = stringArg(key, "name"), stringArg(key, "role-id")
+	name, roleID := c.name, stringArg(c.args, "role-id")
+	if c.id != "" {
+		b.WriteString(" " + c.id)
+		if ts.NameLookup != "" {
+			if obj := e.read(ctx, ts.NameLookup, c.id); obj != nil {
+				name, roleID = stringArg(obj, "name"), stringArg(obj, "role-id")
 			}
 		}
-		if name != "" {
-			fmt.Fprintf(&b, " '%s'", name)
+	}
+	if name != "" && (ts.NameLookup != "" || c.id == "") {
+		fmt.Fprintf(&b, " '%s'", name)
+	}
+	if roleID != "" && ts.RoleLookup != "" {
+		if role := e.read(ctx, ts.RoleLookup, roleID); role != nil {
+			fmt.Fprintf(&b, " (role '%s')", stringArg(role, "name"))
 		}
-		if roleID != "" {
-			if role := h.getObject(ctx, "get-iam-role", "/iam-role/"+url.PathEscape(roleID)); role != nil {
-				fmt.Fprintf(&b, " (role '%s')", stringArg(role, "name"))
-			}
-		}
-	case "ai-api-keys":
-		h.describeObject(&b, ctx, "get-ai-api-key", "/ai/api-key/", id, args)
-	case "iam-roles":
-		h.describeObject(&b, ctx, "get-iam-role", "/iam-role/", id, args)
 	}
 	b.WriteString("?")
 	if c.op.Destructive() {
 		b.WriteString(" This cannot be undone.")
 	}
 	return b.String()
-}
-
-// describeObject names the object: by its fetched name, or for a create by the name given.
-func (h *Handler) describeObject(b *strings.Builder, ctx context.Context, operation, prefix, id string, args map[string]any) {
-	if id == "" {
-		if name := stringArg(args, "name"); name != "" {
-			fmt.Fprintf(b, " '%s'", name)
-		}
-		return
-	}
-	b.WriteString(" " + id)
-	if obj := h.getObject(ctx, operation, prefix+url.PathEscape(id)); obj != nil {
-		fmt.Fprintf(b, " '%s'", stringArg(obj, "name"))
-	}
 }

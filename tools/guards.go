@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
-
-	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
@@ -24,70 +21,105 @@ type GuardOptions struct {
 	AllowSelfLockout bool
 }
 
-// guards refuse calls that would lock the server out of its own organization, and creates
-// that would mint a second object of the same name (a retried create after a lost answer).
-type guards struct {
+// Guarded is what a LockoutChecker is told of a call.
+type Guarded struct {
+	Operation schemas.Operation
+	Args      map[string]any // validated
+	ID        string         // the "id" argument
+	// Credentials sign the call: the tenant's in multi-tenant mode, else the server's.
+	Credentials apiclient.Credentials
+}
+
+// LockoutChecker decides whether a call would lock the server out of its own organization.
+// It returns "" to let the call go on, or the refusal: what would be lost and why. It fails
+// closed: when it cannot tell, it refuses and says why. An error is a bug.
+//
+// The built-in checker (NewSelfLockoutGuard) follows the catalog's Lockout rules; a policy
+// engine that evaluates IAM policies plugs in here.
+type LockoutChecker interface {
+	CheckLockout(ctx context.Context, g Guarded) (refusal string, err error)
+}
+
+// guard runs the guards: self-lockout, then duplicate names.
+func (e *Engine) guard(ctx context.Context, c *call) (Result, bool, error) {
+	if !e.guards.AllowSelfLockout && c.op.Lockout != schemas.LockoutNone {
+		refusal, err := e.lockout.CheckLockout(ctx, Guarded{Operation: *c.op, Args: c.args, ID: c.id, Credentials: e.ownCredentials(ctx)})
+		if err != nil {
+			return Result{}, true, fmt.Errorf("tools: lockout check of %s: %w", c.op.Name, err)
+		}
+		if refusal != "" {
+			return fail(Refused, "refused: %s: %s Nothing was sent. Only the operator can lift this guard (--allow-self-lockout); a tool argument cannot.", c.op.Name, refusal), true, nil
+		}
+	}
+	if res, refused := e.checkDuplicate(ctx, c); refused {
+		return res, true, nil
+	}
+	return Result{}, false, nil
+}
+
+// SelfLockoutGuard is the built-in LockoutChecker: it refuses deleting the server's own key or
+// role, a role policy that denies the server's role the iam service, and an organization
+// policy that denies it to every key. It reads the role of the signing key once per
+// credential; only a successful read is remembered.
+type SelfLockoutGuard struct {
 	client *apiclient.Client
-	opts   GuardOptions
 	log    *slog.Logger
 
 	mu    sync.Mutex
-	roles map[[32]byte]string // credential (key and secret) → its key's role id ("" for a key that is not an IAM key)
-
-	namesMu sync.Mutex
-	names   map[string]*nameLock // creates under way, by tenant, tool and name
-}
-
-// nameLock serialises the creates of one name: check and create happen under it.
-type nameLock struct {
-	sync.Mutex
-	users int // under guards.namesMu
-}
-
-// serializeCreate makes two concurrent creates of the same name (a client retrying while the
-// first call is still under way) run one after the other, so the second one's duplicate check
-// sees the first one's object. It returns the unlock, or nil when the call needs none.
-func (g *guards) serializeCreate(ctx context.Context, c *call, args map[string]any) func() {
-	if _, ok := duplicateChecks[c.op.Name]; !ok || args[schemas.ParamAllowDuplicateName] == true {
-		return nil
-	}
-	ck := cacheKey(g.ownCredentials(ctx))
-	key := string(ck[:]) + "\x00" + c.op.Name + "\x00" + stringArg(args, "name")
-	g.namesMu.Lock()
-	l, ok := g.names[key]
-	if !ok {
-		l = &nameLock{}
-		g.names[key] = l
-	}
-	l.users++
-	g.namesMu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		g.namesMu.Lock()
-		if l.users--; l.users == 0 {
-			delete(g.names, key)
-		}
-		g.namesMu.Unlock()
-	}
+	roles map[[32]byte]string // credential (key and secret) → its key's role id
 }
 
 // maxCachedRoles bounds the own-role cache in multi-tenant mode.
 const maxCachedRoles = 10000
 
-func newGuards(client *apiclient.Client, opts GuardOptions, log *slog.Logger) *guards {
-	return &guards{client: client, opts: opts, log: log, roles: map[[32]byte]string{}, names: map[string]*nameLock{}}
-}
-
-// ownCredentials are the credentials that sign this call: the tenant's, or the server's own.
-func (g *guards) ownCredentials(ctx context.Context) apiclient.Credentials {
-	if c, ok := apiclient.CredentialsFrom(ctx); ok {
-		return c
+// NewSelfLockoutGuard returns the built-in self-lockout guard.
+func NewSelfLockoutGuard(client *apiclient.Client, log *slog.Logger) *SelfLockoutGuard {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return g.client.Credentials()
+	return &SelfLockoutGuard{client: client, log: log, roles: map[[32]byte]string{}}
 }
 
-func (g *guards) ownKey(ctx context.Context) string { return g.ownCredentials(ctx).Key }
+// CheckLockout implements LockoutChecker.
+func (g *SelfLockoutGuard) CheckLockout(ctx context.Context, c Guarded) (string, error) {
+	lockout := " which would lock this server out of the organization."
+	switch c.Operation.Lockout {
+	case schemas.LockoutOwnKey:
+		// Ids compare case-insensitively: the API does, so "exo…" or an upper-case uuid names
+		// the same object.
+		if strings.EqualFold(c.ID, c.Credentials.Key) {
+			return "the key " + c.ID + " is the one this server signs with," + lockout, nil
+		}
+	case schemas.LockoutOwnRole, schemas.LockoutOwnRolePolicy:
+		if c.Operation.Lockout == schemas.LockoutOwnRolePolicy && !deniesIAM(c.Args) {
+			return "", nil
+		}
+		role, err := g.ownRole(ctx, c.Credentials)
+		if err != nil {
+			next := "Try again."
+			var apiErr *apiclient.Error
+			switch {
+			case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden:
+				next = "The key may not read itself: the operator can grant that, or lift the guard."
+			case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+				next = "The server's key is not an IAM API key that can be read, so its role is unknown: the operator can lift the guard."
+			}
+			return fmt.Sprintf("could not look up the role of the server's own key to protect it (%v), so this cannot be checked. %s", err, next), nil
+		}
+		if role == "" || !strings.EqualFold(role, c.ID) {
+			return "", nil
+		}
+		if c.Operation.Lockout == schemas.LockoutOwnRole {
+			return "the role " + c.ID + " is the role of the key this server signs with," + lockout, nil
+		}
+		return "this policy denies the iam service to the role of the key this server signs with," + lockout, nil
+	case schemas.LockoutOrgPolicy:
+		if deniesIAM(c.Args) {
+			return "this organization policy denies the iam service to every key, this server's included," + lockout, nil
+		}
+	}
+	return "", nil
+}
 
 // cacheKey keys per-credential state by key and secret together: a tenant presenting another
 // tenant's key with a wrong secret must not see what the first one's calls cached.
@@ -95,32 +127,35 @@ func cacheKey(c apiclient.Credentials) [32]byte {
 	return sha256.Sum256([]byte(c.Key + "\x00" + c.Secret))
 }
 
-// ownRole returns the role of the key that signs this call, looked up once per key. A key
-// get-api-key does not know (a personal key) has no role: "".
-func (g *guards) ownRole(ctx context.Context) (string, error) {
-	creds := g.ownCredentials(ctx)
+// ownRole returns the role of the key creds name. A failed read is an error and is not
+// remembered: the next call reads again.
+func (g *SelfLockoutGuard) ownRole(ctx context.Context, creds apiclient.Credentials) (string, error) {
 	ck := cacheKey(creds)
-	key := creds.Key
 	g.mu.Lock()
 	role, ok := g.roles[ck]
 	g.mu.Unlock()
 	if ok {
 		return role, nil
 	}
-	resp, err := g.client.Do(ctx, apiclient.Request{Operation: "get-api-key", Method: http.MethodGet, Path: "/api-key/" + url.PathEscape(key)})
-	var apiErr *apiclient.Error
-	switch {
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
-		g.log.Debug("the server's key is not an IAM API key: role guards step aside")
-		role = ""
-	case err != nil:
+	op, ok := schemas.Lookup(schemas.Self.Lookup)
+	if !ok {
+		return "", fmt.Errorf("no catalog operation %q", schemas.Self.Lookup)
+	}
+	r, err := buildRequest(op, nil, map[string]any{"id": creds.Key})
+	if err != nil {
 		return "", err
-	default:
-		obj, err := decodeObject(resp.Body)
-		if err != nil {
-			return "", fmt.Errorf("reading the server's own key: %w", err)
-		}
-		role = stringArg(obj, "role-id")
+	}
+	resp, err := g.client.Do(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	obj, err := decodeObject(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("reading the server's own key: %w", err)
+	}
+	role = stringArg(obj, schemas.Self.RoleField)
+	if role == "" {
+		return "", errors.New("the server's own key names no role")
 	}
 	g.mu.Lock()
 	if len(g.roles) >= maxCachedRoles {
@@ -129,57 +164,6 @@ func (g *guards) ownRole(ctx context.Context) (string, error) {
 	g.roles[ck] = role
 	g.mu.Unlock()
 	return role, nil
-}
-
-// check returns a refusal, or nil to let the call go on.
-func (g *guards) check(ctx context.Context, c *call, args map[string]any) *mcp.CallToolResult {
-	if res := g.checkLockout(ctx, c, args); res != nil {
-		return res
-	}
-	return g.checkDuplicate(ctx, c, args)
-}
-
-func (g *guards) checkLockout(ctx context.Context, c *call, args map[string]any) *mcp.CallToolResult {
-	if g.opts.AllowSelfLockout {
-		return nil
-	}
-	id := stringArg(args, "id")
-	refuse := func(what string) *mcp.CallToolResult {
-		return errorResult(fmt.Sprintf("refused: %s: %s, which would lock this server out of the organization. Nothing was sent. "+
-			"Only the operator can lift this guard (--allow-self-lockout); a tool argument cannot.", c.op.Name, what))
-	}
-	switch c.op.Name {
-	case "delete-api-key":
-		// Ids compare case-insensitively: the API does, so "exo…" or an upper-case uuid names
-		// the same object.
-		if strings.EqualFold(id, g.ownKey(ctx)) {
-			return refuse("the key " + id + " is the one this server signs with")
-		}
-	case "delete-iam-role", "update-iam-role-policy":
-		if c.op.Name == "update-iam-role-policy" && !deniesIAM(args) {
-			return nil
-		}
-		role, err := g.ownRole(ctx)
-		if err != nil {
-			next := "Try again."
-			var apiErr *apiclient.Error
-			if errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden {
-				next = "The key may not read itself (get-api-key): the operator can grant that, or lift the guard with --allow-self-lockout."
-			}
-			return errorResult(fmt.Sprintf("refused: %s: could not look up the role of the server's own key to protect it (%v). Nothing was sent. %s", c.op.Name, err, next))
-		}
-		if role != "" && strings.EqualFold(role, id) {
-			if c.op.Name == "delete-iam-role" {
-				return refuse("the role " + id + " is the role of the key this server signs with")
-			}
-			return refuse("this policy denies the iam service to the role of the key this server signs with")
-		}
-	case "update-iam-organization-policy":
-		if deniesIAM(args) {
-			return refuse("this organization policy denies the iam service to every key, this server's included")
-		}
-	}
-	return nil
 }
 
 // deniesIAM reports whether a policy (flat arguments) denies the iam service: an explicit
@@ -207,36 +191,33 @@ func deniesIAM(policy map[string]any) bool {
 	return false
 }
 
-// duplicateChecks: for each create, where its objects are listed and what names them.
-var duplicateChecks = map[string]struct{ operation, path, field, idField string }{
-	"create-api-key":    {"list-api-keys", "/api-key", "api-keys", "key"},
-	"create-ai-api-key": {"list-ai-api-keys", "/ai/api-key", "ai-api-keys", "id"},
-	"create-iam-role":   {"list-iam-roles", "/iam-role", "iam-roles", "id"},
-}
-
-func (g *guards) checkDuplicate(ctx context.Context, c *call, args map[string]any) *mcp.CallToolResult {
-	dc, ok := duplicateChecks[c.op.Name]
-	if !ok || args[schemas.ParamAllowDuplicateName] == true {
-		return nil
+// checkDuplicate refuses a create whose name is taken (a retried create after a lost answer
+// would mint a second key), as the catalog's Duplicate lookup says.
+func (e *Engine) checkDuplicate(ctx context.Context, c *call) (Result, bool) {
+	dc := c.op.Duplicate
+	if dc == nil || c.allowDuplicate {
+		return Result{}, false
 	}
-	name := stringArg(args, "name")
-	resp, err := g.client.Do(ctx, apiclient.Request{Operation: dc.operation, Method: http.MethodGet, Path: dc.path})
+	obj, err := e.readObject(ctx, dc.List, map[string]any{})
 	if err != nil {
-		return errorResult(fmt.Sprintf("refused: %s: could not check whether the name %q is taken (%v). Nothing was sent. Call again, or pass \"allow-duplicate-name\": true to skip the check.", c.op.Name, name, err))
+		return fail(Refused, "refused: %s: could not check whether the name %q is taken (%v). Nothing was sent. Call again, or pass \"%s\": true to skip the check.",
+			c.op.Name, c.name, err, schemas.ParamAllowDuplicateName), true
 	}
-	obj, err := decodeObject(resp.Body)
-	if err != nil {
-		return errorResult(fmt.Sprintf("refused: %s: could not read the list of existing names (%v). Nothing was sent.", c.op.Name, err))
-	}
-	items, _ := obj[dc.field].([]any)
+	items, _ := obj[dc.Field].([]any)
 	for _, it := range items {
 		m, _ := it.(map[string]any)
-		if m != nil && stringArg(m, "name") == name {
-			existing := stringArg(m, dc.idField)
+		if m != nil && stringArg(m, dc.NameField) == c.name {
+			existing := stringArg(m, dc.IDField)
 			c.touch(existing)
-			return errorResult(fmt.Sprintf("refused: %s: the name %q is already taken by %s. Nothing was created: if a previous call's answer was lost, that object is the one it created. "+
-				"Use it, pick another name, or pass \"allow-duplicate-name\": true to create a second one.", c.op.Name, name, existing))
+			return fail(Refused, "refused: %s: the name %q is already taken by %s. Nothing was created: if a previous call's answer was lost, that object is the one it created. "+
+				"Use it, pick another name, or pass \"%s\": true to create a second one.", c.op.Name, c.name, existing, schemas.ParamAllowDuplicateName), true
 		}
 	}
-	return nil
+	return Result{}, false
+}
+
+// createLockKey names the lock of one name's creates: per credential, tool and name.
+func createLockKey(creds apiclient.Credentials, tool, name string) string {
+	ck := cacheKey(creds)
+	return string(ck[:]) + "\x00" + tool + "\x00" + name
 }

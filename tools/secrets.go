@@ -1,23 +1,22 @@
 package tools
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
-
-	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/safefile"
 )
 
 // DeliveryMode says how a secret in a result reaches the user.
@@ -62,6 +61,11 @@ func (d SecretDelivery) validate() error {
 		if !filepath.IsAbs(d.Dir) {
 			return fmt.Errorf("secret delivery file: the secrets directory must be an absolute path, got %q", d.Dir)
 		}
+		// A symlinked, foreign or shared directory is a start-up error; anything else unusable
+		// is refused when a secret is about to be minted (ready).
+		if fi, err := os.Lstat(d.Dir); err == nil && (fi.IsDir() || fi.Mode()&os.ModeSymlink != 0) {
+			return safefile.CheckPrivateDir(d.Dir)
+		}
 		return nil
 	default:
 		return fmt.Errorf("secret delivery: expected file or inline, got %q", d.Mode)
@@ -76,6 +80,9 @@ func (d SecretDelivery) ready() error {
 	}
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create the secrets directory %s: %w", d.Dir, unwrapPath(err))
+	}
+	if err := safefile.CheckPrivateDir(d.Dir); err != nil {
+		return err
 	}
 	fi, err := os.Stat(d.Dir)
 	if err != nil {
@@ -106,56 +113,78 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// deliver hands a secret-bearing result to the user by the configured mode.
-func (h *Handler) deliver(ctx context.Context, c *call, result map[string]any) *mcp.CallToolResult {
-	secrets := map[string]string{}
-	for _, f := range c.op.Secrets {
-		if s, ok := result[f].(string); ok && s != "" {
-			secrets[f] = s
+// deliver hands a secret-bearing answer to the user by the configured mode. In file mode it
+// fails closed: the result is built from the catalog's allow-list (op.Public, scalar values
+// only); the secrets and anything else (a value under another name, a nested object) are
+// withheld from the model and written to the secret file, with a note.
+func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, error) {
+	result, err := decodeObject(body)
+	if err != nil {
+		return fail(Failed, "%s: Exoscale answered with a body that is not a JSON object (%v). %s", c.op.Name, err, unknownOutcomeAdvice(*c.op)), nil
+	}
+	c.touchResult(result)
+	if e.secrets.Mode != DeliverFile {
+		// Inline delivery is the operator's choice to hand secrets to the model.
+		note := cmp.Or(c.op.SecretNote, "This result holds a secret value: store it now and do not repeat it needlessly.")
+		return ValueResult(OK, result, note)
+	}
+	shown, secrets, withheld := map[string]any{}, map[string]string{}, map[string]any{}
+	for k, v := range result {
+		switch {
+		case slices.Contains(c.op.Secrets, k):
+			if s, ok := v.(string); ok {
+				if s != "" {
+					secrets[k] = s
+				}
+			} else if v != nil {
+				withheld[k] = v
+			}
+		case slices.Contains(c.op.Public, k) && scalar(v):
+			shown[k] = v
+		default:
+			withheld[k] = v
 		}
 	}
-	if len(secrets) == 0 {
-		return structuredResult(result, "")
+	if len(secrets) == 0 && len(withheld) == 0 {
+		return ValueResult(OK, shown, "")
 	}
-	if h.secrets.Mode != DeliverFile {
-		return structuredResult(result, inlineNote(c))
-	}
-	env := h.dotenv(ctx, c, result, secrets)
-	path, err := writeSecretFile(h.secrets.Dir, fileStem(c, result), env.content())
+	env := e.dotenv(ctx, c, result, secrets, withheld)
+	path, err := writeSecretFile(e.secrets.Dir, fileStem(c, shown), env.content())
 	if err != nil {
 		// Never lose a minted secret: hand it over inline, with a warning.
-		h.log.Warn("writing the secret file failed; returning the secret inline", "tool", c.op.Name, "error", unwrapPath(err))
-		return structuredResult(result, fmt.Sprintf("WARNING: the secret could not be written to %s (%v), so it is shown here instead. %s",
-			h.secrets.Dir, unwrapPath(err), inlineNote(c)))
+		e.log.Warn("writing the secret file failed; returning the secret inline", "tool", c.op.Name, "error", unwrapPath(err))
+		return ValueResult(OK, result, fmt.Sprintf("WARNING: the secret could not be written to %s (%v), so it is shown here instead. %s",
+			e.secrets.Dir, unwrapPath(err), cmp.Or(c.op.SecretNote, "This result holds a secret value: store it now and do not repeat it needlessly.")))
 	}
-	out := maps.Clone(result)
-	for f := range secrets {
-		delete(out, f)
+	shown["secret-file"] = path
+	shown["usage"] = fmt.Sprintf(c.op.SecretFile.Usage, path)
+	note := fmt.Sprintf("The secret was written to %s (mode 0600); it is not shown here. See usage below.", path)
+	if len(withheld) > 0 {
+		names := slices.Sorted(maps.Keys(withheld))
+		shown["withheld"] = names
+		note += fmt.Sprintf(" Fields this server does not know to be safe (%s) were withheld too and written to the same file.", strings.Join(names, ", "))
 	}
-	out["secret-file"] = path
-	out["usage"] = env.usage(path)
-	return structuredResult(out, fmt.Sprintf("The secret was written to %s (mode 0600); it is not shown here. See usage below.", path))
+	return ValueResult(OK, shown, note)
 }
 
-func inlineNote(c *call) string {
-	switch c.op.Name {
-	case "create-api-key":
-		return "This result holds the IAM API secret: Exoscale shows it once, never again. Store it now."
-	default:
-		return "This result holds a secret value: store it now and do not repeat it needlessly."
+// scalar reports whether v is a plain value (not an object or array, where a secret may hide).
+func scalar(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return false
 	}
+	return true
 }
 
 // dotenvFile is the content of a secret file: variables that existing tools read.
 type dotenvFile struct {
 	vars [][2]string
-	kind string // "iam" or "ai"
 }
 
-func (e dotenvFile) content() []byte {
+func (f dotenvFile) content() []byte {
 	var b strings.Builder
 	b.WriteString("# Written by exoscale-keys-mcp. Keep private.\n")
-	for _, kv := range e.vars {
+	for _, kv := range f.vars {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], dotenvValue(kv[1]))
 	}
 	return []byte(b.String())
@@ -173,68 +202,61 @@ func dotenvValue(v string) string {
 	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }
 
-func (e dotenvFile) usage(path string) string {
-	if e.kind == "iam" {
-		return fmt.Sprintf("Load it with `set -a; . %s; set +a`: the exo CLI, Terraform and this server read EXOSCALE_API_KEY and EXOSCALE_API_SECRET.", path)
-	}
-	return fmt.Sprintf("Load it with `set -a; . %s; set +a`: OpenAI-compatible clients read OPENAI_API_KEY (and OPENAI_BASE_URL when set).", path)
-}
+var nonVarChars = regexp.MustCompile(`[^A-Z0-9_]+`)
 
-// dotenv builds the file for the call's secret. For AI keys scoped to one deployment, the
-// deployment's URL is added, so the file is all a client needs.
-func (h *Handler) dotenv(ctx context.Context, c *call, result map[string]any, secrets map[string]string) dotenvFile {
-	switch c.op.Name {
-	case "create-api-key":
-		return dotenvFile{kind: "iam", vars: [][2]string{
-			{"EXOSCALE_API_KEY", stringArg(result, "key")},
-			{"EXOSCALE_API_SECRET", secrets["secret"]},
-		}}
-	case "reveal-deployment-api-key":
-		e := dotenvFile{kind: "ai", vars: [][2]string{{"OPENAI_API_KEY", secrets["api-key"]}}}
-		if u := h.deploymentURL(ctx, stringArg(c.args, "id")); u != "" {
-			e.vars = append(e.vars, [2]string{"OPENAI_BASE_URL", u})
-		}
-		return e
-	default: // create-, rotate-, reveal-ai-api-key
-		value := secrets["value"]
-		e := dotenvFile{kind: "ai", vars: [][2]string{{"EXOSCALE_AI_API_KEY", value}, {"OPENAI_API_KEY", value}}}
-		scope := stringArg(result, "scope")
-		if scope == "" && stringArg(c.args, "id") != "" {
-			scope = h.aiKeyScope(ctx, stringArg(c.args, "id"))
-		}
-		if scope != "" && scope != "public" {
-			if u := h.deploymentURL(ctx, scope); u != "" {
-				e.vars = append(e.vars, [2]string{"OPENAI_BASE_URL", u})
+// dotenv builds the file for the call's secrets as the catalog's SecretFile says: its
+// variables, the deployment's URL when there is one, and every withheld field as JSON.
+func (e *Engine) dotenv(ctx context.Context, c *call, result map[string]any, secrets map[string]string, withheld map[string]any) dotenvFile {
+	var f dotenvFile
+	spec := c.op.SecretFile
+	for _, v := range spec.Vars {
+		val, ok := secrets[v.Field]
+		if !ok {
+			if s, isStr := result[v.Field].(string); isStr && slices.Contains(c.op.Public, v.Field) {
+				val, ok = s, s != ""
 			}
 		}
-		return e
+		if ok {
+			f.vars = append(f.vars, [2]string{v.Name, val})
+		}
 	}
+	if u := e.baseURL(ctx, c, result); u != "" {
+		f.vars = append(f.vars, [2]string{spec.BaseURL.Var, u})
+	}
+	for _, k := range slices.Sorted(maps.Keys(withheld)) {
+		b, err := json.Marshal(withheld[k])
+		if err != nil {
+			continue
+		}
+		name := "EXOSCALE_MCP_WITHHELD_" + strings.Trim(nonVarChars.ReplaceAllString(strings.ToUpper(k), "_"), "_")
+		f.vars = append(f.vars, [2]string{name, string(b)})
+	}
+	return f
 }
 
-// aiKeyScope and deploymentURL add context to a secret file; failing to fetch them only
-// leaves the line out.
-func (h *Handler) aiKeyScope(ctx context.Context, id string) string {
-	obj := h.getObject(ctx, "get-ai-api-key", "/ai/api-key/"+url.PathEscape(id))
-	return stringArg(obj, "scope")
-}
-
-func (h *Handler) deploymentURL(ctx context.Context, id string) string {
-	obj := h.getObject(ctx, "get-deployment", "/ai/deployment/"+url.PathEscape(id))
-	return stringArg(obj, "deployment-url")
-}
-
-// getObject reads one object, or nil on any failure.
-func (h *Handler) getObject(ctx context.Context, operation, path string) map[string]any {
-	resp, err := h.client.Do(ctx, apiclient.Request{Operation: operation, Method: http.MethodGet, Path: path})
-	if err != nil {
-		h.log.Debug("lookup failed", "operation", operation, "error", err)
-		return nil
+// baseURL finds the URL of the deployment the secret is for; failing to read it only leaves
+// the line out.
+func (e *Engine) baseURL(ctx context.Context, c *call, result map[string]any) string {
+	b := c.op.SecretFile.BaseURL
+	if b == nil {
+		return ""
 	}
-	obj, err := decodeObject(resp.Body)
-	if err != nil {
-		return nil
+	deployment := ""
+	if b.Arg != "" {
+		deployment = stringArg(c.args, b.Arg)
+	} else {
+		scope := stringArg(result, b.ScopeField)
+		if scope == "" && c.id != "" && b.ScopeLookup != "" {
+			scope = stringArg(e.read(ctx, b.ScopeLookup, c.id), b.ScopeField)
+		}
+		if !slices.Contains(b.Ignore, scope) {
+			deployment = scope
+		}
 	}
-	return obj
+	if deployment == "" {
+		return ""
+	}
+	return stringArg(e.read(ctx, b.Lookup, deployment), b.URLField)
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -247,7 +269,7 @@ func fileStem(c *call, result map[string]any) string {
 		id = stringArg(result, "id")
 	}
 	if id == "" {
-		id = stringArg(c.args, "id")
+		id = c.id
 	}
 	stem := strings.Trim(unsafeFileChars.ReplaceAllString(strings.Join(nonEmpty(c.op.Name, name, id), "_"), "-"), "-.")
 	return truncate(stem, 150)

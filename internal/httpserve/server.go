@@ -1,0 +1,188 @@
+package httpserve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
+)
+
+// Server is the hardened streamable HTTP endpoint at /mcp, with /healthz beside it. It serves
+// both protocol eras mcp-go does: 2025-11-25, with sessions
+// (https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http),
+// and the sessionless 2026-07-28
+// (https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http).
+type Server struct {
+	flags Flags
+	token string
+	tls   *tls.Config
+
+	// Limiters are the rate limits; [New] sets in-process ones, which a caller may replace
+	// before [Server.Run] (with limiters shared by several replicas, say).
+	Limiters Limiters
+
+	ids      *sessionIDs
+	cap      *sessionCap
+	inflight atomic.Int64 // requests other than listening streams (GET), for shutdown
+}
+
+// New checks the exposure rules (see [Flags.CheckExposure]) and loads the TLS key pair, so a
+// bad flag or file refuses to start before anything else does. token is the bearer token
+// clients must send ("" for none).
+func New(f Flags, token string) (*Server, error) {
+	if err := f.CheckExposure(token); err != nil {
+		return nil, err
+	}
+	s := &Server{flags: f, token: token, Limiters: NewLimiters(f.Limits), ids: &sessionIDs{}, cap: &sessionCap{max: f.Limits.MaxSessions}}
+	if f.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: loading --tls-cert and --tls-key: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return s, nil
+}
+
+// ServerOptions are the options the MCP server served by Run must be built with: hooks that
+// keep the session count.
+func (s *Server) ServerOptions() []server.ServerOption {
+	return []server.ServerOption{server.WithHooks(s.cap.hooks())}
+}
+
+// Run listens on --listen, logs the bound address (with port 0 the system picks it), and serves
+// mcpSrv until ctx ends; then it shuts down gracefully.
+func (s *Server) Run(ctx context.Context, log *slog.Logger, mcpSrv *server.MCPServer) error {
+	ln, err := net.Listen("tcp", s.flags.Listen)
+	if err != nil {
+		return err
+	}
+	hs, shutdown := s.newHTTPServer(log, mcpSrv)
+	scheme := "http"
+	if s.tls != nil {
+		scheme = "https"
+	}
+	log.Info("serving streamable HTTP", "url", fmt.Sprintf("%s://%s/mcp", scheme, ln.Addr()),
+		"bearer-token", s.token != "", "credentials-from-headers", s.flags.CredentialsFromHeaders)
+
+	errc := make(chan error, 1)
+	go func() {
+		if s.tls != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	var serveErr error
+	select {
+	case serveErr = <-errc: // serving failed: still stop mcp-go's session sweeper
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, shutdown(sctx))
+}
+
+// newHTTPServer wires the MCP endpoint behind the middleware; shutdown stops it gracefully.
+func (s *Server) newHTTPServer(log *slog.Logger, mcpSrv *server.MCPServer) (*http.Server, func(context.Context) error) {
+	opts := []server.StreamableHTTPOption{
+		server.WithEndpointPath("/mcp"),
+		// Stateful, and ours to ask: a session ended by DELETE is gone (404 afterwards), for
+		// every method.
+		server.WithSessionIdManager(s.ids),
+		server.WithSessionIdleTTL(s.flags.Limits.SessionIdleTTL),
+		server.WithStreamableHTTPLogger(log),
+	}
+	if s.flags.CredentialsFromHeaders {
+		opts = append(opts, server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			return apiclient.WithCredentials(ctx, apiclient.Credentials{Key: r.Header.Get(headerKey), Secret: r.Header.Get(headerSecret)})
+		}))
+	}
+	streamable := server.NewStreamableHTTPServer(mcpSrv, opts...)
+
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", s.handler(streamable))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	})
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: s.flags.Limits.ReadHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig:         s.tls,
+	}
+	// Graceful: stop accepting, let the calls in flight finish and answer, and only then end the
+	// listening streams (GET), which never go idle by themselves. Ending them first would make
+	// clients fail the calls still in flight.
+	shutdown := func(ctx context.Context) error {
+		done := make(chan error, 1)
+		go func() { done <- hs.Shutdown(ctx) }()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					hs.Close()
+				}
+				return errors.Join(err, streamable.Shutdown(ctx))
+			case <-tick.C:
+				if s.inflight.Load() == 0 {
+					streamable.CloseSessions(ctx)
+				}
+			}
+		}
+	}
+	return hs, shutdown
+}
+
+// handler puts next (mcp-go's StreamableHTTPServer, built with [Server.ServerOptions] on its
+// MCP server and this server's session ids) behind the checks, in the order the package
+// documentation gives.
+func (s *Server) handler(next http.Handler) http.Handler {
+	multi := s.flags.CredentialsFromHeaders
+	h := s.cap.limit(s.ids, multi, next)
+	h = stampNotifications(h)
+	h = bodyLimit(s.flags.Limits.MaxBody, h)
+	// Within the read deadline: duplicate keys and integers past 2^53 are refused before mcp-go
+	// decodes (and silently merges or rounds) them. Outside bodyLimit, whose in-memory body the
+	// checks below it read.
+	h = jsonguard.Middleware(h)
+	h = readDeadline(s.flags.Limits.ReadTimeout, h)
+	h = rateLimit(s.Limiters, multi, h)
+	h = sessions(s.ids, multi, h)
+	if multi {
+		h = tenantCredentials(h)
+	}
+	if s.token != "" {
+		h = bearer(s.token, h)
+	}
+	h = origin(splitList(s.flags.AllowedOrigins), h)
+	h = queryCredentials(h)
+	return s.countInflight(h)
+}
+
+func (s *Server) countInflight(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			s.inflight.Add(1)
+			defer s.inflight.Add(-1)
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,143 @@
+package schemas
+
+// Per-operation behaviour, as data. The engine (package tools) runs the same stages for every
+// operation and reads what differs from here: it holds no operation name of its own, so adding
+// an operation never means editing the engine.
+
+// ToolsetInfo is what the engine needs to know about a toolset.
+type ToolsetInfo struct {
+	Name string
+	// ListTool is the tool that shows the toolset's objects ("" when there is none): the next
+	// step after a 404 or a create whose outcome is unknown.
+	ListTool string
+	// ListHint says what ListTool shows, for a model: "list-api-keys shows the IAM API keys".
+	ListHint string
+	// NameLookup reads one object by its "id", so a confirmation question can name it by
+	// its "name" ("" = the question names only what the arguments say).
+	NameLookup string
+	// RoleLookup reads the role named by "role-id" (in the arguments or the looked-up object),
+	// so the question says which role a key acts as.
+	RoleLookup string
+}
+
+// toolsetInfo is in Toolsets order.
+var toolsetInfo = []ToolsetInfo{
+	{Name: "api-keys", ListTool: "list-api-keys", ListHint: "list-api-keys shows the IAM API keys", NameLookup: "get-api-key", RoleLookup: "get-iam-role"},
+	{Name: "ai-api-keys", ListTool: "list-ai-api-keys", ListHint: "list-ai-api-keys shows the AI API keys", NameLookup: "get-ai-api-key"},
+	{Name: "iam-roles", ListTool: "list-iam-roles", ListHint: "list-iam-roles shows the roles", NameLookup: "get-iam-role"},
+	{Name: "iam-org-policy", ListTool: "get-iam-organization-policy", ListHint: "get-iam-organization-policy shows the policy"},
+	{Name: "ai-deployments", ListTool: "list-deployments", ListHint: "list-deployments shows the deployments"},
+	{Name: "operations", ListHint: "operation ids come from the results of write tools"},
+}
+
+// Toolset returns what the catalog knows of a toolset (a zero value with the name for an
+// unknown one).
+func Toolset(name string) ToolsetInfo {
+	for _, t := range toolsetInfo {
+		if t.Name == name {
+			return t
+		}
+	}
+	return ToolsetInfo{Name: name}
+}
+
+// Lockout says how an operation could lock the server out of its own organization.
+type Lockout string
+
+// The lockout rules.
+const (
+	LockoutNone Lockout = ""
+	// LockoutOwnKey: the operation deletes the key named by "id"; refused for the server's key.
+	LockoutOwnKey Lockout = "own-key"
+	// LockoutOwnRole: the operation deletes the role named by "id"; refused for the role of the
+	// server's key.
+	LockoutOwnRole Lockout = "own-role"
+	// LockoutOwnRolePolicy: the operation replaces the policy of the role named by "id";
+	// refused when that is the server's role and the new policy denies the iam service.
+	LockoutOwnRolePolicy Lockout = "own-role-policy"
+	// LockoutOrgPolicy: the operation replaces the organization policy; refused when the new
+	// policy denies the iam service (to every key).
+	LockoutOrgPolicy Lockout = "org-policy"
+)
+
+// Duplicate is a create's duplicate-name lookup: where the existing objects are listed and
+// which fields name and identify them.
+type Duplicate struct {
+	List      string // the list operation
+	Field     string // the list result's array field
+	NameField string // the field compared with the "name" argument
+	IDField   string // the field that identifies an object in the refusal
+}
+
+// SecretFile describes the dotenv file a secret-bearing result is written to.
+type SecretFile struct {
+	// Vars are the file's variables in order, each filled from a result field.
+	Vars []SecretVar
+	// Usage tells how to load the file; %s is the file's path.
+	Usage string
+	// BaseURL, when set, adds the deployment's URL, so the file is all a client needs.
+	BaseURL *BaseURL
+}
+
+// SecretVar is one variable of a secret file.
+type SecretVar struct {
+	Name  string // EXOSCALE_API_SECRET
+	Field string // the result field that holds its value
+}
+
+// BaseURL finds the URL of the deployment a secret is for: the deployment id comes from the
+// argument Arg, or else from the scope (the result's ScopeField, or the object ScopeLookup
+// reads by the "id" argument); scopes in Ignore name no deployment.
+type BaseURL struct {
+	Var         string // OPENAI_BASE_URL
+	Arg         string // the argument that is the deployment id ("" = use the scope)
+	ScopeField  string
+	ScopeLookup string
+	Ignore      []string
+	Lookup      string // the operation that reads a deployment by "id"
+	URLField    string // its field holding the URL
+}
+
+// Self is how the server reads its own key: Lookup by the key's id, its role in RoleField.
+var Self = struct {
+	Lookup    string
+	RoleField string
+}{Lookup: "get-api-key", RoleField: "role-id"}
+
+// Hints are tool names that the engine's advice points to.
+var Hints = struct {
+	// Operation reads an asynchronous operation by id.
+	Operation string
+	// GrantInRole says how a permission is granted in a key's role.
+	GrantInRole string
+	// OrgPolicy shows the organization policy.
+	OrgPolicy string
+}{
+	Operation:   "get-operation",
+	GrantInRole: "get-iam-role, then update-iam-role-policy",
+	OrgPolicy:   "get-iam-organization-policy",
+}
+
+// Workflow is the lesson in the workflow the tools serve, the first lines of the MCP
+// instructions.
+const Workflow = `Manage Exoscale credentials: IAM API keys, AI API keys, IAM roles and policies.
+A restricted key is a role plus a key: create-iam-role with a policy (e.g. default-service-strategy deny and one service of rules), then create-api-key with that role-id. Find ids with the list-* tools first.
+`
+
+var (
+	iamKeyFile = &SecretFile{
+		Vars:  []SecretVar{{"EXOSCALE_API_KEY", "key"}, {"EXOSCALE_API_SECRET", "secret"}},
+		Usage: "Load it with `set -a; . %s; set +a`: the exo CLI, Terraform and this server read EXOSCALE_API_KEY and EXOSCALE_API_SECRET.",
+	}
+	aiKeyFile = &SecretFile{
+		Vars:  []SecretVar{{"EXOSCALE_AI_API_KEY", "value"}, {"OPENAI_API_KEY", "value"}},
+		Usage: "Load it with `set -a; . %s; set +a`: OpenAI-compatible clients read OPENAI_API_KEY (and OPENAI_BASE_URL when set).",
+		BaseURL: &BaseURL{Var: "OPENAI_BASE_URL", ScopeField: "scope", ScopeLookup: "get-ai-api-key", Ignore: []string{"public"},
+			Lookup: "get-deployment", URLField: "deployment-url"},
+	}
+	deploymentKeyFile = &SecretFile{
+		Vars:    []SecretVar{{"OPENAI_API_KEY", "api-key"}},
+		Usage:   aiKeyFile.Usage,
+		BaseURL: &BaseURL{Var: "OPENAI_BASE_URL", Arg: "id", Lookup: "get-deployment", URLField: "deployment-url"},
+	}
+)
