@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/exokeys/exoscale-keys-mcp/tools"
+	"github.com/exokeys/exoscale-keys-mcp/tools/iamtools"
 )
 
 // command is one subcommand as `help` lists it. README's command list is generated from this
@@ -127,7 +128,7 @@ func runTools(args []string, stdout io.Writer) error {
 	if err := parseFlags(flag.NewFlagSet("tools", flag.ContinueOnError), args, stdout); err != nil {
 		return err
 	}
-	_, err := io.WriteString(stdout, tools.MarkdownTable())
+	_, err := io.WriteString(stdout, tools.MarkdownTable(iamtools.Tools(nil)...))
 	return err
 }
 
@@ -182,7 +183,11 @@ func (c *common) check() error {
 	} {
 		// The registry the backend builds, without an engine: its tools' handlers are never
 		// called here, and Filtered is where the names are checked.
-		if _, err := (*tools.Engine)(nil).NewRegistry(f.filter); err != nil {
+		full, err := servedTools(nil)
+		if err != nil {
+			return err
+		}
+		if _, err := full.Filtered(f.filter); err != nil {
 			return usagef("%s: %v", f.flag, err)
 		}
 	}
@@ -196,6 +201,24 @@ func (c *common) check() error {
 		a.Close()
 	}
 	return nil
+}
+
+// servedTools is the registry of every tool the server can serve, before the flags filter it:
+// the catalog's operations and the IAM policy tools. With a nil engine it serves to check names
+// (--tools, --toolsets) and print the table; its handlers need the engine only when called.
+func servedTools(e *tools.Engine) (*tools.Registry, error) {
+	full, err := e.NewRegistry(tools.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	var caller iamtools.Caller
+	if e != nil {
+		caller = e
+	}
+	if err := iamtools.Register(full, caller); err != nil {
+		return nil, err
+	}
+	return full, nil
 }
 
 // defaultSecretsDir is where secret files go without --secrets-dir. With no home directory at

@@ -230,7 +230,9 @@ func TestCLI_SandboxServesWithAnEmptyEnvironment(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, list.ID, "no tools/list answer; stderr:\n%s", stderr.String())
-	assert.Len(t, list.Result.Tools, len(schemas.Catalog()))
+	full, err := servedTools(nil)
+	require.NoError(t, err)
+	assert.Len(t, list.Result.Tools, len(full.Tools()))
 
 	real := exec.Command(binPath, "stdio")
 	real.Env = []string{}
@@ -341,5 +343,19 @@ func TestVersion_ABuildReportsItsStampAndBuildInfo(t *testing.T) {
 	} else {
 		// A git worktree (a .git file, not a directory) is not found by Go's VCS stamping.
 		assert.Contains(t, string(got), "revision  unknown", "%s", got)
+	}
+}
+
+// TestCLI_CheckAcceptsEveryServedTool: the early check knows the same tools the backend serves
+// (the catalog's and the IAM policy tools), so it refuses only real typos.
+func TestCLI_CheckAcceptsEveryServedTool(t *testing.T) {
+	t.Parallel()
+	full, err := servedTools(nil)
+	require.NoError(t, err)
+	served := full.Tools()
+	require.Greater(t, len(served), len(schemas.Catalog()), "the IAM policy tools are served too")
+	for _, tool := range served {
+		c := common{logLevel: "info", confirm: "none", confirmFallback: "deny", secretDelivery: "file", only: tool.Name, exclude: tool.Name, toolsets: tool.Toolset}
+		assert.NoError(t, c.check(), tool.Name)
 	}
 }

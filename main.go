@@ -101,7 +101,7 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout of one Exoscale API call")
 	fs.StringVar(&c.secretDelivery, "secret-delivery", envOr(getenv, "EXOSCALE_MCP_SECRET_DELIVERY", "file"), "how created or revealed secrets reach the user: file (a 0600 file; the model sees its path) or inline (in the result)")
 	fs.StringVar(&c.secretsDir, "secrets-dir", "", "directory of secret files (default $XDG_STATE_HOME/exoscale-keys-mcp/secrets)")
-	fs.BoolVar(&c.allowSelfLockout, "allow-self-lockout", false, "let calls through that delete the server's own key or role or deny it the iam service")
+	fs.BoolVar(&c.allowSelfLockout, "allow-self-lockout", false, "let calls through that delete the server's own key or role or take from its key an operation it needs")
 	fs.StringVar(&c.confirm, "confirm", "none", "ask the human before calls: none, destructive, writes")
 	fs.StringVar(&c.confirmFallback, "confirm-fallback", "deny", "when the client cannot ask its human: deny or allow")
 	fs.BoolVar(&c.readOnly, "read-only", false, "expose only list/get tools")
@@ -179,6 +179,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		}
 	}()
 	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log, Backoff: retryBackoff}
+	zone := c.zone // the zone the self-lockout guard evaluates policies in ("" = the default)
 	if c.sandbox {
 		sb := sandbox.New()
 		base, stop, err := sb.Start()
@@ -199,7 +200,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		for _, w := range res.Warnings {
 			log.Warn(w)
 		}
-		cfg.Endpoint, cfg.Credentials = res.Endpoint, res.Credentials
+		cfg.Endpoint, cfg.Credentials, zone = res.Endpoint, res.Credentials, res.Zone
 		log.Info("exoscale api", "endpoint", res.Endpoint, "credentials", res.Source, "key", res.Credentials.Key)
 	}
 	if c.pollInterval > 0 {
@@ -220,7 +221,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		Client:      client,
 		Logger:      log,
 		Secrets:     delivery,
-		Guards:      tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout},
+		Guards:      tools.GuardOptions{AllowSelfLockout: c.allowSelfLockout, Zone: zone},
 		Confirm:     tools.ConfirmOptions{Mode: tools.ConfirmMode(c.confirm), AllowWithoutElicitation: c.confirmFallback == "allow"},
 		Audit:       audit,
 		Transport:   transport,
@@ -229,7 +230,11 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 	if err != nil {
 		return nil, err
 	}
-	reg, err := e.NewRegistry(tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)})
+	full, err := servedTools(e)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := full.Filtered(tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)})
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +264,7 @@ func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, err
 
 // newMCPServer builds the MCP server around the registry.
 func newMCPServer(b *backend, opts ...server.ServerOption) *server.MCPServer {
-	return mcpadapter.NewServer("exoscale-keys-mcp", version, b.registry, b.engine.Instructions(), b.log, opts...)
+	return mcpadapter.NewServer("exoscale-keys-mcp", version, b.registry, b.engine.Instructions(b.registry), b.log, opts...)
 }
 
 func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {

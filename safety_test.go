@@ -110,8 +110,10 @@ func TestGuard_SelfLockoutRefused(t *testing.T) {
 		{"delete-api-key", map[string]any{"id": "EXO" + strings.ToUpper(env.key[3:])}},
 		{"delete-iam-role", map[string]any{"id": strings.ToUpper(sandbox.AdminRoleID)}},
 		{"update-iam-role-policy", withPolicy(map[string]any{"id": strings.ToUpper(sandbox.AdminRoleID)}, denyAll)},
-		// A rules service that allows nothing denies everything.
-		{"update-iam-organization-policy", map[string]any{"default-service-strategy": "allow", "services": map[string]any{"iam": map[string]any{"type": "rules", "rules": []any{}}}}},
+		// A rules service whose rules allow nothing denies everything. (Without any rule the
+		// policy check refuses it first.)
+		{"update-iam-organization-policy", map[string]any{"default-service-strategy": "allow", "services": map[string]any{"iam": map[string]any{"type": "rules", "rules": []any{
+			map[string]any{"action": "allow", "expression": "false"}}}}}},
 	}
 	for _, c := range cases {
 		msg := s.fails(t, c.tool, c.args)
@@ -282,8 +284,9 @@ func TestDryRun_ShowsTheRequestAndSendsNothing(t *testing.T) {
 	out := s.ok(t, "delete-iam-role", map[string]any{"id": sandbox.RestrictedRoleID, "dry-run": true})
 	assert.Equal(t, "DELETE", str(out, "method"))
 	assert.Equal(t, env.endpoint+"/iam-role/"+sandbox.RestrictedRoleID, str(out, "url"))
-	assert.Contains(t, str(out, "authorization"), "credential="+env.key)
-	assert.Contains(t, str(out, "authorization"), "signature=***")
+	assert.NotContains(t, out, "authorization", "no authorization line, not even a masked one")
+	assert.Equal(t, "/v2/iam-role/"+sandbox.RestrictedRoleID, str(out, "path"))
+	assert.Contains(t, str(out, "signing"), "EXO2-HMAC-SHA256")
 
 	out = s.ok(t, "create-api-key", map[string]any{"name": "preview", "role-id": sandbox.RestrictedRoleID, "dry-run": true})
 	assert.Equal(t, map[string]any{"name": "preview", "role-id": sandbox.RestrictedRoleID}, out["body"])
@@ -307,10 +310,11 @@ func TestExposure_ReadOnlyAndFilters(t *testing.T) {
 		assert.False(t, strings.HasPrefix(n, "create-") || strings.HasPrefix(n, "delete-") || strings.HasPrefix(n, "reveal-") ||
 			strings.HasPrefix(n, "update-") || strings.HasPrefix(n, "rotate-") || strings.HasPrefix(n, "reset-"), n)
 	}
-	_, err := s.session.CallTool(context.Background(), &sdk.CallToolParams{Name: "delete-api-key", Arguments: map[string]any{"id": "EXO1"}})
-	if err == nil {
-		t.Fatal("a tool that is not exposed must not be callable")
-	}
+	// Not callable: the model reads that it is not served here, and nothing is sent.
+	res, err := s.session.CallTool(context.Background(), &sdk.CallToolParams{Name: "delete-api-key", Arguments: map[string]any{"id": "EXO1"}})
+	require.NoError(t, err)
+	require.True(t, res.IsError, "a tool that is not exposed must not be callable")
+	assert.Contains(t, text(res), "not served here")
 	assert.Zero(t, env.sb.Requests("DELETE", ""))
 
 	s = env.startStdio(t, nil, nil, "--toolsets", "api-keys,iam-roles", "--exclude-tools", "delete-iam-role")
@@ -422,10 +426,14 @@ func TestSecretScan_NoSecretOutsideTheSecretFiles(t *testing.T) {
 			assert.NotContains(t, h, secret, "a secret leaked into %s", name)
 		}
 	}
-	// The minted secrets are in the secret files, and only there.
+	// The minted secrets are in the secret files, and only there. The files of the deleted
+	// keys (the IAM key's, and the AI key's from create, rotate and reveal) were set aside.
 	files, err := filepath.Glob(filepath.Join(env.state, "exoscale-keys-mcp", "secrets", "*.env"))
 	require.NoError(t, err)
-	assert.Len(t, files, 5)
+	assert.Len(t, files, 1)
+	revoked, err := filepath.Glob(filepath.Join(env.state, "exoscale-keys-mcp", "secrets", "*.env.revoked"))
+	require.NoError(t, err)
+	assert.Len(t, revoked, 4)
 }
 
 // TestConfirm_ModernProtocol: a 2026-07-28 client gets the question as a multi round-trip

@@ -71,8 +71,8 @@ func (e *Error) Error() string {
 
 	seen := []string{summary}
 	for _, part := range []string{e.Detail, e.Message} {
-		p := oneLine(part, maxPartRunes)
-		if p == "" || containsFold(seen, p) {
+		p := newClauses(seen, oneLine(part, maxPartRunes))
+		if p == "" {
 			continue
 		}
 		seen = append(seen, p)
@@ -89,6 +89,9 @@ func (e *Error) Error() string {
 		for _, f := range shown {
 			path, detail := oneLine(f.Path, maxFieldRunes/2), oneLine(f.Detail, maxFieldRunes)
 			switch {
+			case detail != "" && (saidBefore(seen, path+": "+detail) || saidBefore(seen, detail)):
+				// The detail already summarised this field (Exoscale's problem bodies do):
+				// saying it again only makes the model read one sentence twice.
 			case path != "" && detail != "":
 				parts = append(parts, path+": "+detail)
 			case detail != "":
@@ -392,9 +395,25 @@ func truncateRunes(s string, max int) string {
 	return string(r[:max-1]) + "…"
 }
 
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
+// newClauses returns the clauses of s (": "-separated) that were not said before, in order:
+// Exoscale's messages often repeat the title or their own first clause.
+func newClauses(said []string, s string) string {
+	var keep []string
+	for _, c := range strings.Split(s, ": ") {
+		c = strings.TrimSpace(c)
+		if c == "" || saidBefore(said, c) || saidBefore(keep, c) {
+			continue
+		}
+		keep = append(keep, c)
+	}
+	return strings.Join(keep, ": ")
+}
+
+// saidBefore reports whether s is already part of one of the parts said (case-insensitive).
+func saidBefore(said []string, s string) bool {
+	ls := strings.ToLower(s)
+	for _, x := range said {
+		if strings.Contains(strings.ToLower(x), ls) {
 			return true
 		}
 	}

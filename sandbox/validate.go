@@ -95,7 +95,7 @@ func jsonType(v any) string {
 	case map[string]any:
 		return "object"
 	}
-	return fmt.Sprintf("%T", v)
+	return "a value JSON cannot hold" // only JSON-decoded values reach here; never a Go type name
 }
 
 // object checks v is an object whose fields are all in allowed; hints maps a field that is

@@ -56,8 +56,29 @@ const (
 	// refused when that is the server's role and the new policy denies the iam service.
 	LockoutOwnRolePolicy Lockout = "own-role-policy"
 	// LockoutOrgPolicy: the operation replaces the organization policy; refused when the new
-	// policy denies the iam service (to every key).
+	// policy takes from the server's key an operation it needs.
 	LockoutOrgPolicy Lockout = "org-policy"
+	// LockoutOrgReset: the operation resets the organization policy to Exoscale's default
+	// (everything allowed); checked like LockoutOrgPolicy against that default.
+	LockoutOrgReset Lockout = "org-reset"
+)
+
+// PolicyArgs says where an operation's arguments carry an IAM policy, so the engine checks it
+// (CEL that compiles, known services and operations) before anything is sent.
+type PolicyArgs struct {
+	// Flat: the policy's fields (default-service-strategy, services) are the arguments
+	// themselves, as update-iam-role-policy takes them.
+	Flat bool
+	// Field is the argument holding a whole policy ("" = none).
+	Field string
+	// AssumeRole is the argument holding an assume-role policy ({"rules": [...]}, "" = none).
+	AssumeRole string
+}
+
+var (
+	flatPolicy       = &PolicyArgs{Flat: true}
+	createRolePolicy = &PolicyArgs{Field: "policy", AssumeRole: "assume-role-policy"}
+	updateRolePolicy = &PolicyArgs{AssumeRole: "assume-role-policy"}
 )
 
 // Duplicate is a create's duplicate-name lookup: where the existing objects are listed and
@@ -69,6 +90,14 @@ type Duplicate struct {
 	IDField   string // the field that identifies an object in the refusal
 }
 
+// InUse finds the objects that still refer to an object a delete was refused for: List's
+// array Field, the entries whose RefField is the deleted id, named by NameField and IDField.
+type InUse struct {
+	List, Field, RefField, NameField, IDField string
+	What                                      string // "API keys"
+	Advice                                    string // what to do about them
+}
+
 // SecretFile describes the dotenv file a secret-bearing result is written to.
 type SecretFile struct {
 	// Vars are the file's variables in order, each filled from a result field.
@@ -77,6 +106,10 @@ type SecretFile struct {
 	Usage string
 	// BaseURL, when set, adds the deployment's URL, so the file is all a client needs.
 	BaseURL *BaseURL
+	// Call, when set with a deployment, is one shell line that calls the deployment with the
+	// key read from the file, so the value never passes through the model: %[1]s is the
+	// file's path (shell-quoted), %[2]s the deployment's model.
+	Call string
 }
 
 // SecretVar is one variable of a secret file.
@@ -96,13 +129,25 @@ type BaseURL struct {
 	Ignore      []string
 	Lookup      string // the operation that reads a deployment by "id"
 	URLField    string // its field holding the URL
+	ModelField  string // its field holding the model: an object with a "name", or a string
 }
 
-// Self is how the server reads its own key: Lookup by the key's id, its role in RoleField.
+// Self is how the server reads its own access, for the self-lockout guard: its key (Lookup by
+// the key's id, the role in RoleField), that role (RoleLookup by id, its policy in
+// PolicyField), and the organization policy (OrgPolicyLookup). Service is the class of the
+// operations the server needs to keep; NeedAlso are needed whatever their class.
 var Self = struct {
-	Lookup    string
-	RoleField string
-}{Lookup: "get-api-key", RoleField: "role-id"}
+	Lookup, RoleField        string
+	RoleLookup, PolicyField  string
+	OrgPolicyLookup, Service string
+	NeedAlso                 []string
+}{
+	Lookup: "get-api-key", RoleField: "role-id",
+	RoleLookup: "get-iam-role", PolicyField: "policy",
+	OrgPolicyLookup: "get-iam-organization-policy", Service: "iam",
+	// A key that cannot read operations cannot follow its own changes.
+	NeedAlso: []string{"get-operation"},
+}
 
 // Hints are tool names that the engine's advice points to.
 var Hints = struct {
@@ -118,11 +163,21 @@ var Hints = struct {
 	OrgPolicy:   "get-iam-organization-policy",
 }
 
-// Workflow is the lesson in the workflow the tools serve, the first lines of the MCP
-// instructions.
-const Workflow = `Manage Exoscale credentials: IAM API keys, AI API keys, IAM roles and policies.
-A restricted key is a role plus a key: create-iam-role with a policy (e.g. default-service-strategy deny and one service of rules), then create-api-key with that role-id. Find ids with the list-* tools first.
-`
+// Lesson is one sentence of the MCP instructions' lesson in the workflow the tools serve. It
+// is said only when every tool in Needs is served, so the instructions never name a tool the
+// model cannot call (read-only mode, a toolset filter).
+type Lesson struct {
+	Text  string
+	Needs []string
+}
+
+// Workflow is the lesson, the first lines of the MCP instructions, in order.
+var Workflow = []Lesson{
+	{Text: "Manage Exoscale credentials: IAM API keys, AI API keys, IAM roles and policies."},
+	{Text: "A restricted key is a role plus a key: create-iam-role with a policy (e.g. default-service-strategy deny and one service of rules), then create-api-key with that role-id.",
+		Needs: []string{"create-iam-role", "create-api-key"}},
+	{Text: "Find ids with the list-* tools first."},
+}
 
 var (
 	iamKeyFile = &SecretFile{
@@ -133,11 +188,15 @@ var (
 		Vars:  []SecretVar{{"EXOSCALE_AI_API_KEY", "value"}, {"OPENAI_API_KEY", "value"}},
 		Usage: "Load it with `set -a; . %s; set +a`: OpenAI-compatible clients read OPENAI_API_KEY (and OPENAI_BASE_URL when set).",
 		BaseURL: &BaseURL{Var: "OPENAI_BASE_URL", ScopeField: "scope", ScopeLookup: "get-ai-api-key", Ignore: []string{"public"},
-			Lookup: "get-deployment", URLField: "deployment-url"},
+			Lookup: "get-deployment", URLField: "deployment-url", ModelField: "model"},
+		Call: aiCall,
 	}
+	aiCall = `(. %[1]s; printf 'Authorization: Bearer %%s\n' "$OPENAI_API_KEY" | curl -sS --header @- -H 'Content-Type: application/json' "$OPENAI_BASE_URL/chat/completions" -d '{"model":"%[2]s","messages":[{"role":"user","content":"Hello"}]}')`
+
 	deploymentKeyFile = &SecretFile{
 		Vars:    []SecretVar{{"OPENAI_API_KEY", "api-key"}},
 		Usage:   aiKeyFile.Usage,
-		BaseURL: &BaseURL{Var: "OPENAI_BASE_URL", Arg: "id", Lookup: "get-deployment", URLField: "deployment-url"},
+		BaseURL: &BaseURL{Var: "OPENAI_BASE_URL", Arg: "id", Lookup: "get-deployment", URLField: "deployment-url", ModelField: "model"},
+		Call:    aiCall,
 	}
 )

@@ -32,6 +32,11 @@ func TestBehaviour_NamesOnlyCatalogOperations(t *testing.T) {
 		}
 	}
 	exists(Self.Lookup, "Self")
+	exists(Self.RoleLookup, "Self")
+	exists(Self.OrgPolicyLookup, "Self")
+	for _, n := range Self.NeedAlso {
+		exists(n, "Self")
+	}
 	exists(Hints.Operation, "Hints.Operation")
 	exists(Hints.OrgPolicy, "Hints.OrgPolicy")
 	for _, name := range strings.Split(Hints.GrantInRole, ", then ") {
@@ -85,8 +90,37 @@ func TestBehaviour_LockoutRulesSitOnTheirOperations(t *testing.T) {
 			assert.Equal(t, Delete, op.Access, op.Name)
 		case LockoutOwnRolePolicy, LockoutOrgPolicy:
 			assert.Equal(t, Replace, op.Access, op.Name)
+		case LockoutOrgReset:
+			assert.Equal(t, Reset, op.Access, op.Name)
 		default:
 			t.Errorf("%s: unknown lockout rule %q", op.Name, op.Lockout)
 		}
 	}
+}
+
+// TestBehaviour_PolicyArgsNameRealArguments: every argument PolicyArgs points to is an input
+// property, and every input that carries a policy is marked, so none goes unchecked.
+func TestBehaviour_PolicyArgsNameRealArguments(t *testing.T) {
+	t.Parallel()
+	marked := 0
+	for _, op := range Catalog() {
+		nodes, err := indexSchema(op.InputSchema)
+		require.NoError(t, err)
+		props := nodes[""].properties
+		carries := slices.Contains(props, "services") || slices.Contains(props, "policy") || slices.Contains(props, "assume-role-policy")
+		if op.Policy == nil {
+			assert.False(t, carries, "%s takes a policy but has no PolicyArgs", op.Name)
+			continue
+		}
+		marked++
+		if op.Policy.Flat {
+			assert.Subset(t, props, []string{"default-service-strategy", "services"}, op.Name)
+		}
+		for _, f := range []string{op.Policy.Field, op.Policy.AssumeRole} {
+			if f != "" {
+				assert.Contains(t, props, f, op.Name)
+			}
+		}
+	}
+	assert.Equal(t, 4, marked)
 }

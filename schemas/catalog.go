@@ -81,6 +81,11 @@ type Operation struct {
 	Duplicate *Duplicate
 	// Lockout says how the operation could lock the server out.
 	Lockout Lockout
+	// InUse, for a delete that Exoscale refuses while other objects still refer to the
+	// object, finds those objects so the refusal can name them.
+	InUse *InUse
+	// Policy says which arguments carry an IAM policy to check before sending (nil = none).
+	Policy *PolicyArgs
 	// AfterUnknown is the advice after a failure that may have been applied anyway ("" = the
 	// engine's default for the access class).
 	AfterUnknown string
@@ -197,22 +202,25 @@ var table = []Operation{
 		Description: "List IAM roles with their policies."},
 	{Name: "get-iam-role", Title: "Get an IAM role", Toolset: "iam-roles", Method: "GET", Path: "/iam-role/{id}", Access: Read, PathParams: id,
 		Description: "Get one IAM role with its policy."},
-	{Name: "create-iam-role", Title: "Create an IAM role", Toolset: "iam-roles", Method: "POST", Path: "/iam-role", Access: Create, LocalParams: createArgs, Async: true, FetchAfter: "get-iam-role",
+	{Name: "create-iam-role", Title: "Create an IAM role", Toolset: "iam-roles", Method: "POST", Path: "/iam-role", Access: Create, LocalParams: createArgs, Async: true, FetchAfter: "get-iam-role", Policy: createRolePolicy,
 		Duplicate:   &Duplicate{List: "list-iam-roles", Field: "iam-roles", NameField: "name", IDField: "id"},
 		Description: "Create an IAM role. Restricted key: a deny-by-default policy, then create-api-key on the role."},
-	{Name: "update-iam-role", Title: "Update an IAM role", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}", Access: Update, PathParams: id, LocalParams: dryRun, Async: true,
+	{Name: "update-iam-role", Title: "Update an IAM role", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}", Access: Update, PathParams: id, LocalParams: dryRun, Async: true, Policy: updateRolePolicy,
+		AtLeastOne:  []string{"description", "labels", "max-session-ttl", "permissions", "assume-role-policy"},
 		Description: "Change an IAM role's description, labels, session TTL, permissions or assume-role-policy. For its policy use update-iam-role-policy."},
-	{Name: "update-iam-role-policy", Title: "Replace an IAM role's policy", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}:policy", Access: Replace, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnRolePolicy,
+	{Name: "update-iam-role-policy", Title: "Replace an IAM role's policy", Toolset: "iam-roles", Method: "PUT", Path: "/iam-role/{id}:policy", Access: Replace, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnRolePolicy, Policy: flatPolicy,
 		Description: "Replace an IAM role's whole policy (no merge; read it with get-iam-role). Applies at once to every key on the role."},
 	{Name: "delete-iam-role", Title: "Delete an IAM role", Toolset: "iam-roles", Method: "DELETE", Path: "/iam-role/{id}", Access: Delete, PathParams: id, LocalParams: dryRun, Async: true, Lockout: LockoutOwnRole,
+		InUse: &InUse{List: "list-api-keys", Field: "api-keys", RefField: "role-id", NameField: "name", IDField: "key", What: "API keys",
+			Advice: "A key's role cannot be changed: delete those keys (delete-api-key) or replace each with a key on another role (create-api-key), then delete the role."},
 		Description: "Delete an IAM role. Irreversible."},
 
 	// Organization policy
 	{Name: "get-iam-organization-policy", Title: "Get the organization policy", Toolset: "iam-org-policy", Method: "GET", Path: "/iam-organization-policy", Access: Read,
 		Description: "Get the organization policy, which every key's calls must pass besides its role's."},
-	{Name: "update-iam-organization-policy", Title: "Replace the organization policy", Toolset: "iam-org-policy", Method: "PUT", Path: "/iam-organization-policy", Access: Replace, LocalParams: dryRun, Async: true, Lockout: LockoutOrgPolicy,
+	{Name: "update-iam-organization-policy", Title: "Replace the organization policy", Toolset: "iam-org-policy", Method: "PUT", Path: "/iam-organization-policy", Access: Replace, LocalParams: dryRun, Async: true, Lockout: LockoutOrgPolicy, Policy: flatPolicy,
 		Description: "Replace the whole organization policy, applied to every key. A wrong one locks out all keys; read it first with get-iam-organization-policy."},
-	{Name: "reset-iam-organization-policy", Title: "Reset the organization policy", Toolset: "iam-org-policy", Method: "POST", Path: "/iam-organization-policy:reset", Access: Reset, LocalParams: dryRun, Async: true,
+	{Name: "reset-iam-organization-policy", Title: "Reset the organization policy", Toolset: "iam-org-policy", Method: "POST", Path: "/iam-organization-policy:reset", Access: Reset, LocalParams: dryRun, Async: true, Lockout: LockoutOrgReset,
 		Description: "Reset the organization policy to its default, discarding the current one."},
 
 	// AI deployments

@@ -434,8 +434,40 @@ func show(v any) string {
 	case []any:
 		return "an array"
 	}
-	return fmt.Sprintf("a %T", v)
+	return jsonKind(v)
 }
+
+// jsonKind names a value by its JSON type, never by its Go type: the model only knows JSON.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case json.Number, float32, float64, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return "a number"
+	}
+	// Anything else came from Go code, not JSON: say what JSON it would have been.
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "a value JSON cannot represent"
+	}
+	var back any
+	if json.Unmarshal(b, &back) != nil {
+		return "a value JSON cannot represent"
+	}
+	return jsonKind(back)
+}
+
+// JSONKind names v by its JSON type ("an array", "a string", "null"), for messages about
+// values a caller sent: a Go type name ("[]interface {}") means nothing to a model.
+func JSONKind(v any) string { return jsonKind(v) }
 
 func truncate(s string) string {
 	if utf8.RuneCountInString(s) <= maxShown {

@@ -66,9 +66,9 @@ func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool) string {
 	case e.Status == http.StatusUnauthorized || strings.Contains(text, "signature"):
 		return "The Exoscale credentials were refused (unknown key, revoked, or clock skew). Retrying will not help: " + fixCreds + "."
 	case e.Status == http.StatusForbidden && strings.Contains(text, "organization policy"):
-		return "Forbidden by the organization policy: " + key + " may not call " + op.Name + ". " + schemas.Hints.OrgPolicy + " shows the policy; an organization owner must allow it."
+		return "The organization policy does not let " + key + " call " + op.Name + ". " + schemas.Hints.OrgPolicy + " shows the policy; an organization owner must allow it."
 	case e.Status == http.StatusForbidden:
-		return "Forbidden by role policy: " + key + " lacks permission for " + op.Name + ". " + fixRole
+		return "The IAM role of " + key + " does not allow " + op.Name + ". " + fixRole
 	case e.Status == http.StatusNotFound:
 		return "Not found: check the id; " + schemas.Toolset(op.Toolset).ListHint + "."
 	case e.Status == http.StatusConflict:

@@ -29,6 +29,7 @@ type call struct {
 	dryRun         bool              // the local "dry-run" flag
 	allowDuplicate bool              // the local "allow-duplicate-name" flag
 	req            apiclient.Request // path, query and body
+	warnings       []string          // said in the note of a result that went through (policy checks)
 
 	peer    Peer
 	outcome Outcome
@@ -205,4 +206,89 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// gone reports whether a delete failed because its object does not exist: delete tools are
+// idempotent, so the goal (the object is not there) is met.
+func gone(op schemas.Operation, e *apiclient.Error) bool {
+	return op.Access == schemas.Delete && e.Status == http.StatusNotFound
+}
+
+// deleted shapes a delete's answer: what was deleted (or found already gone), the secret files
+// set aside, and a next step that points at the toolset's list, not at the object that is no
+// longer there. out is the operation the delete ended with (nil when found gone).
+func (e *Engine) deleted(c *call, out any, found bool) (Result, error) {
+	obj := map[string]any{}
+	if out != nil {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return Result{}, fmt.Errorf("tools: encoding a delete's answer: %w", err)
+		}
+		if obj, err = decodeObject(b); err != nil {
+			return Result{}, fmt.Errorf("tools: decoding a delete's answer: %w", err)
+		}
+	}
+	// The operation's reference names the object by its read tool ("command"), a call that
+	// can only answer 404 now.
+	if ref, ok := obj["reference"].(map[string]any); ok {
+		delete(ref, "command")
+		delete(ref, "link")
+	}
+	ts := schemas.Toolset(c.op.Toolset)
+	var note string
+	if found {
+		obj["deleted"] = c.id
+		note = fmt.Sprintf("Deleted %s.", c.id)
+	} else {
+		obj["id"] = c.id
+		obj["state"] = "not-found"
+		obj["deleted"] = false
+		note = fmt.Sprintf("Already deleted: Exoscale has no %s (404 Not Found), so it is not there now. This call deleted nothing; if you expected it to exist, the id may be wrong.", c.id)
+	}
+	if ts.ListHint != "" {
+		obj["next"] = ts.ListHint
+	}
+	if moved := e.SetAsideSecretFiles(c.id, revokedSuffix); len(moved) > 0 {
+		obj["secret-files-revoked"] = moved
+		note += fmt.Sprintf(" The secret file this server wrote for it was renamed %s: the secret in it no longer works.", strings.Join(moved, ", "))
+	}
+	return ValueResult(OK, obj, note)
+}
+
+// revokedSuffix marks a secret file whose key was deleted.
+const revokedSuffix = ".revoked"
+
+// inUse, after Exoscale refused a delete because other objects still refer to the object,
+// names them (the catalog's InUse says where to look) and says what to do: "" when it finds
+// none, and the generic advice stands.
+func (e *Engine) inUse(ctx context.Context, c *call, apiErr *apiclient.Error) string {
+	u := c.op.InUse
+	if u == nil || apiErr == nil || c.id == "" ||
+		(apiErr.Status != http.StatusConflict && apiErr.Status != http.StatusBadRequest) {
+		return ""
+	}
+	list, err := e.readObject(ctx, u.List, nil)
+	if err != nil {
+		e.log.Debug("listing what uses an object failed", "operation", u.List, "error", err)
+		return ""
+	}
+	items, _ := list[u.Field].([]any)
+	var names []string
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		if stringArg(m, u.RefField) != c.id {
+			continue
+		}
+		names = append(names, fmt.Sprintf("%s (%s)", stringArg(m, u.NameField), stringArg(m, u.IDField)))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	const maxNamed = 20
+	more := ""
+	if len(names) > maxNamed {
+		more = fmt.Sprintf(" and %d more", len(names)-maxNamed)
+		names = names[:maxNamed]
+	}
+	return fmt.Sprintf("%s still on %s: %s%s. %s", u.What, c.id, strings.Join(names, ", "), more, u.Advice)
 }

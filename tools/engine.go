@@ -3,9 +3,12 @@ package tools
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +71,8 @@ type Engine struct {
 	now       func() time.Time
 
 	ops map[string]*opSpec
+
+	written secretIndex // which secret files this process wrote, by key id
 }
 
 // opSpec is a catalog operation with what the engine computes from it once.
@@ -115,7 +120,7 @@ func New(opts Options) (*Engine, error) {
 		e.locker = NewLocalLocker()
 	}
 	if e.lockout == nil {
-		e.lockout = NewSelfLockoutGuard(opts.Client, log)
+		e.lockout = NewSelfLockoutGuard(opts.Client, log, opts.Guards.Zone)
 	}
 	if e.sealer == nil {
 		s, err := NewHMACSealer(nil)
@@ -133,20 +138,54 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Instructions is the MCP "instructions" text: a short lesson in the workflow the tools serve,
-// true to how this engine delivers secrets.
-func (e *Engine) Instructions() string {
-	secrets := "Secrets (IAM secret, AI key value) are written to a file on the server's machine; results say where, never the secret."
-	if e.secrets.Mode != DeliverFile {
-		secrets = "Secrets (IAM secret, AI key value) are in the results: hand them to the user once and do not repeat them."
+// Instructions is the MCP "instructions" text for the tools reg serves: a short lesson in the
+// workflow, true to how this engine delivers secrets. A sentence about tools that reg does not
+// serve is left out (read-only mode mentions no create tool and no dry run). To add one, append
+// a sentence with the condition it needs.
+func (e *Engine) Instructions(reg *Registry) string {
+	served := func(name string) bool { _, ok := reg.Tool(name); return ok }
+	serves := func(ok func(Tool) bool) bool { return slices.ContainsFunc(reg.Tools(), ok) }
+	var say []string
+	for _, l := range schemas.Workflow {
+		if !slices.ContainsFunc(l.Needs, func(n string) bool { return !served(n) }) {
+			say = append(say, l.Text)
+		}
 	}
-	return schemas.Workflow + secrets + " Deleting a key, replacing a policy and rotating are irreversible. Tools that change something take dry-run to preview the exact request."
+	if serves(func(t Tool) bool { op, ok := e.ops[t.Name]; return ok && len(op.op.Secrets) > 0 }) {
+		if e.secrets.Mode == DeliverFile {
+			say = append(say, "Secrets (IAM secret, AI key value) are written to a file on the server's machine; results say where, never the secret.")
+		} else {
+			say = append(say, "Secrets (IAM secret, AI key value) are in the results: hand them to the user once and do not repeat them.")
+		}
+	}
+	if serves(func(t Tool) bool { return t.Annotations.Destructive }) {
+		say = append(say, "Deleting a key, replacing a policy and rotating are irreversible.")
+	}
+	if served("list-iam-operations") && served("check-iam-access") {
+		say = append(say, "Before writing a policy, list-iam-operations names the operations and check-iam-access tests a key, role or draft policy (exoscale://iam/policy-guide explains policies).")
+	}
+	if serves(takesDryRun) {
+		say = append(say, "Tools that change something take dry-run to preview the exact request.")
+	}
+	return strings.Join(say, " ")
+}
+
+// takesDryRun reports whether t's input schema has the local dry-run argument.
+func takesDryRun(t Tool) bool {
+	var s struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if json.Unmarshal(t.InputSchema, &s) != nil {
+		return false
+	}
+	_, ok := s.Properties[schemas.ParamDryRun]
+	return ok
 }
 
 // Call runs one catalog operation with its arguments (a decoded JSON object; nil = none):
 //
-//	validate → guards → secret-directory check → dry run → confirmation → send → await →
-//	deliver secrets → audit
+//	validate → policy checks → guards → secret-directory check → dry run → confirmation →
+//	send → await → deliver secrets → audit
 //
 // Every way a model can act on ends in a Result (Invalid, Refused, Failed, ... with the text
 // that says what to do next). A returned error is a bug: a schema that does not compile, an
@@ -200,6 +239,9 @@ func (e *Engine) run(ctx context.Context, c *call, args map[string]any) (Result,
 		}
 		defer unlock()
 	}
+	if res, refused := e.checkPolicies(c); refused {
+		return res, nil
+	}
 	if res, refused, err := e.guard(ctx, c); err != nil || refused {
 		return res, err
 	}
@@ -209,12 +251,12 @@ func (e *Engine) run(ctx context.Context, c *call, args map[string]any) (Result,
 		}
 	}
 	if c.dryRun {
-		return e.dryRun(ctx, c)
+		return c.withWarnings(e.dryRun(ctx, c))
 	}
 	if res, stop, err := e.confirmStage(ctx, c); err != nil || stop {
 		return res, err
 	}
-	return e.send(ctx, c)
+	return c.withWarnings(e.send(ctx, c))
 }
 
 // send sends the request, awaits an asynchronous operation and shapes the answer.
@@ -225,6 +267,14 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 		var apiErr *apiclient.Error
 		if errors.As(err, &apiErr) {
 			c.status = apiErr.Status
+			if gone(*op, apiErr) {
+				return e.deleted(c, nil, false)
+			}
+		}
+		if used := e.inUse(ctx, c, apiErr); used != "" {
+			// Naming what still uses the object is the advice: the generic one would only
+			// send the model looking for it.
+			return fail(Failed, "%s. %s", apiErr.Error(), used), nil
 		}
 		return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "")), nil
 	}
@@ -252,6 +302,9 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 		if err != nil {
 			return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "")), nil
 		}
+		if op.Access == schemas.Delete {
+			return e.deleted(c, out, true)
+		}
 		return ValueResult(OK, out, "")
 	}
 	obj, err := decodeObject(resp.Body)
@@ -259,6 +312,9 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 		return badBody(err), nil
 	}
 	c.touchResult(obj)
+	if op.Access == schemas.Delete {
+		return e.deleted(c, obj, true)
+	}
 	if v := compactObject(resp.Body); v != nil {
 		return Result{Outcome: OK, Value: v}, nil
 	}

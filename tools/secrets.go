@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/exokeys/exoscale-keys-mcp/internal/safefile"
@@ -123,9 +125,11 @@ func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, err
 		return fail(Failed, "%s: Exoscale answered with a body that is not a JSON object (%v). %s", c.op.Name, err, unknownOutcomeAdvice(*c.op)), nil
 	}
 	c.touchResult(result)
+	dep := e.deployment(ctx, c, result)
 	if e.secrets.Mode != DeliverFile {
 		// Inline delivery is the operator's choice to hand secrets to the model.
 		note := cmp.Or(c.op.SecretNote, "This result holds a secret value: store it now and do not repeat it needlessly.")
+		dep.show(result, "")
 		return ValueResult(OK, result, note)
 	}
 	shown, secrets, withheld := map[string]any{}, map[string]string{}, map[string]any{}
@@ -148,7 +152,9 @@ func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, err
 	if len(secrets) == 0 && len(withheld) == 0 {
 		return ValueResult(OK, shown, "")
 	}
-	env := e.dotenv(ctx, c, result, secrets, withheld)
+	keyID := secretKeyID(c, shown)
+	env := e.dotenv(c, result, secrets, withheld, dep)
+	env.keyID = keyID
 	path, err := writeSecretFile(e.secrets.Dir, fileStem(c, shown), env.content())
 	if err != nil {
 		// Never lose a minted secret: hand it over inline, with a warning.
@@ -156,8 +162,10 @@ func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, err
 		return ValueResult(OK, result, fmt.Sprintf("WARNING: the secret could not be written to %s (%v), so it is shown here instead. %s",
 			e.secrets.Dir, unwrapPath(err), cmp.Or(c.op.SecretNote, "This result holds a secret value: store it now and do not repeat it needlessly.")))
 	}
+	e.written.add(keyID, path)
 	shown["secret-file"] = path
 	shown["usage"] = fmt.Sprintf(c.op.SecretFile.Usage, path)
+	dep.show(shown, callLine(c.op.SecretFile.Call, path, dep.model))
 	note := fmt.Sprintf("The secret was written to %s (mode 0600); it is not shown here. See usage below.", path)
 	if len(withheld) > 0 {
 		names := slices.Sorted(maps.Keys(withheld))
@@ -178,12 +186,20 @@ func scalar(v any) bool {
 
 // dotenvFile is the content of a secret file: variables that existing tools read.
 type dotenvFile struct {
-	vars [][2]string
+	keyID string // the key the secret belongs to, in a comment line (see keyIDLine)
+	vars  [][2]string
 }
+
+// keyIDLine marks which key a secret file belongs to, so that deleting the key finds the
+// file again, after a restart too.
+const keyIDLine = "# key-id: "
 
 func (f dotenvFile) content() []byte {
 	var b strings.Builder
 	b.WriteString("# Written by exoscale-keys-mcp. Keep private.\n")
+	if f.keyID != "" && plainValue.MatchString(f.keyID) {
+		b.WriteString(keyIDLine + f.keyID + "\n")
+	}
 	for _, kv := range f.vars {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], dotenvValue(kv[1]))
 	}
@@ -206,7 +222,7 @@ var nonVarChars = regexp.MustCompile(`[^A-Z0-9_]+`)
 
 // dotenv builds the file for the call's secrets as the catalog's SecretFile says: its
 // variables, the deployment's URL when there is one, and every withheld field as JSON.
-func (e *Engine) dotenv(ctx context.Context, c *call, result map[string]any, secrets map[string]string, withheld map[string]any) dotenvFile {
+func (e *Engine) dotenv(c *call, result map[string]any, secrets map[string]string, withheld map[string]any, dep deploymentInfo) dotenvFile {
 	var f dotenvFile
 	spec := c.op.SecretFile
 	for _, v := range spec.Vars {
@@ -220,8 +236,8 @@ func (e *Engine) dotenv(ctx context.Context, c *call, result map[string]any, sec
 			f.vars = append(f.vars, [2]string{v.Name, val})
 		}
 	}
-	if u := e.baseURL(ctx, c, result); u != "" {
-		f.vars = append(f.vars, [2]string{spec.BaseURL.Var, u})
+	if dep.url != "" {
+		f.vars = append(f.vars, [2]string{spec.BaseURL.Var, dep.url})
 	}
 	for _, k := range slices.Sorted(maps.Keys(withheld)) {
 		b, err := json.Marshal(withheld[k])
@@ -234,13 +250,34 @@ func (e *Engine) dotenv(ctx context.Context, c *call, result map[string]any, sec
 	return f
 }
 
-// baseURL finds the URL of the deployment the secret is for; failing to read it only leaves
-// the line out.
-func (e *Engine) baseURL(ctx context.Context, c *call, result map[string]any) string {
-	b := c.op.SecretFile.BaseURL
-	if b == nil {
-		return ""
+// deploymentInfo is the AI deployment a secret is for: its URL and model ("" when the secret
+// is for no one deployment, or reading it failed).
+type deploymentInfo struct {
+	url, model string
+}
+
+// show adds how to call the deployment to a result: its base URL, its model and the call
+// line, when known.
+func (d deploymentInfo) show(result map[string]any, call string) {
+	if d.url == "" {
+		return
 	}
+	result["base-url"] = d.url
+	if d.model != "" {
+		result["model"] = d.model
+	}
+	if call != "" {
+		result["call"] = call
+	}
+}
+
+// deployment finds the deployment the secret is for; failing to read it only leaves the
+// lines out.
+func (e *Engine) deployment(ctx context.Context, c *call, result map[string]any) deploymentInfo {
+	if c.op.SecretFile == nil || c.op.SecretFile.BaseURL == nil {
+		return deploymentInfo{}
+	}
+	b := c.op.SecretFile.BaseURL
 	deployment := ""
 	if b.Arg != "" {
 		deployment = stringArg(c.args, b.Arg)
@@ -254,23 +291,53 @@ func (e *Engine) baseURL(ctx context.Context, c *call, result map[string]any) st
 		}
 	}
 	if deployment == "" {
+		return deploymentInfo{}
+	}
+	d := e.read(ctx, b.Lookup, deployment)
+	info := deploymentInfo{url: stringArg(d, b.URLField)}
+	switch m := d[b.ModelField].(type) {
+	case string:
+		info.model = m
+	case map[string]any:
+		info.model = stringArg(m, "name")
+	}
+	return info
+}
+
+// safeModel: a model name goes into a shell line inside single quotes and JSON.
+var safeModel = regexp.MustCompile(`^[A-Za-z0-9._:/@+-]+$`)
+
+// callLine fills the catalog's call template with the file's path, shell-quoted, and the
+// model; "" when there is no template or the model cannot be written safely.
+func callLine(template, path, model string) string {
+	if template == "" || !safeModel.MatchString(model) {
 		return ""
 	}
-	return stringArg(e.read(ctx, b.Lookup, deployment), b.URLField)
+	return fmt.Sprintf(template, shellQuote(path), model)
+}
+
+var plainPath = regexp.MustCompile(`^[A-Za-z0-9._/+=@%,:-]+$`)
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain path characters.
+func shellQuote(s string) string {
+	if plainPath.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// secretKeyID is the id of the key a secret belongs to: the result's "key" (IAM) or "id"
+// (AI), else the call's "id" argument (reveal, rotate).
+func secretKeyID(c *call, result map[string]any) string {
+	return cmp.Or(stringArg(result, "key"), stringArg(result, "id"), c.id)
+}
+
 // fileStem names a secret file after the tool and the key, so a person finds it.
 func fileStem(c *call, result map[string]any) string {
 	name := stringArg(result, "name")
-	id := stringArg(result, "key")
-	if id == "" {
-		id = stringArg(result, "id")
-	}
-	if id == "" {
-		id = c.id
-	}
+	id := secretKeyID(c, result)
 	stem := strings.Trim(unsafeFileChars.ReplaceAllString(strings.Join(nonEmpty(c.op.Name, name, id), "_"), "-"), "-.")
 	return truncate(stem, 150)
 }
@@ -325,4 +392,118 @@ func writeSecretFile(dir, stem string, content []byte) (string, error) {
 		return final, nil
 	}
 	return abs, nil
+}
+
+// secretIndex remembers which secret files this process wrote for which key id.
+type secretIndex struct {
+	mu    sync.Mutex
+	files map[string][]string
+}
+
+func (x *secretIndex) add(keyID, path string) {
+	if keyID == "" {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.files == nil {
+		x.files = map[string][]string{}
+	}
+	x.files[keyID] = append(x.files[keyID], path)
+}
+
+func (x *secretIndex) take(keyID string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	paths := x.files[keyID]
+	delete(x.files, keyID)
+	return paths
+}
+
+// maxSecretFileScan bounds how much of a file the directory scan reads: the key-id line is
+// the second line of the files this server writes.
+const maxSecretFileScan = 4096
+
+// SetAsideSecretFiles renames the secret files this server wrote for keyID to <file><suffix>
+// (".revoked" after a delete; a rotation may say ".retired"), so nobody loads a secret that no
+// longer works, and returns the new paths. It finds the files in its memory of this process
+// and by scanning the secrets directory for files that carry the key id (after a restart).
+// Only regular files directly inside the secrets directory are renamed, never a symlink or
+// what one points to. In inline mode there are no files: nil.
+func (e *Engine) SetAsideSecretFiles(keyID, suffix string) []string {
+	if e.secrets.Mode != DeliverFile || keyID == "" || suffix == "" {
+		return nil
+	}
+	dir := filepath.Clean(e.secrets.Dir)
+	candidates := append(e.written.take(keyID), scanSecretFiles(dir, keyID)...)
+	slices.Sort(candidates)
+	candidates = slices.Compact(candidates)
+	var moved []string
+	for _, p := range candidates {
+		p = filepath.Clean(p)
+		if filepath.Dir(p) != dir {
+			continue
+		}
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		target := p + suffix
+		for i := 1; ; i++ {
+			if _, err := os.Lstat(target); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			target = fmt.Sprintf("%s%s.%d", p, suffix, i)
+		}
+		if err := os.Rename(p, target); err != nil {
+			e.log.Warn("setting a secret file aside failed", "error", unwrapPath(err))
+			continue
+		}
+		moved = append(moved, target)
+	}
+	return moved
+}
+
+// scanSecretFiles returns the regular *.env files in dir that carry keyID's key-id line.
+func scanSecretFiles(dir, keyID string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	want := keyIDLine + keyID
+	var out []string
+	for _, de := range entries {
+		if !de.Type().IsRegular() || !strings.HasSuffix(de.Name(), ".env") {
+			continue
+		}
+		p := filepath.Join(dir, de.Name())
+		if fileHasLine(p, want) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func fileHasLine(path, line string) bool {
+	before, err := os.Lstat(path)
+	if err != nil || !before.Mode().IsRegular() {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	// What was opened must be the regular file checked, not a symlink swapped in since.
+	if fi, err := f.Stat(); err != nil || !os.SameFile(before, fi) {
+		return false
+	}
+	buf := make([]byte, maxSecretFileScan)
+	n, _ := io.ReadFull(f, buf)
+	for l := range strings.Lines(string(buf[:n])) {
+		if strings.TrimRight(l, "\r\n") == line {
+			return true
+		}
+	}
+	return false
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
 
@@ -42,7 +43,14 @@ func Register(srv *server.MCPServer, reg *tools.Registry, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv.AddTools(ServerTools(reg, log)...)
+	st := ServerTools(reg, log)
+	if len(st) > 0 {
+		u := routeUnknownTools(srv, st[0].Tool.Name)
+		for i := range st {
+			st[i].Handler = u.wrap(st[i].Handler)
+		}
+	}
+	srv.AddTools(st...)
 	for _, r := range reg.Resources() {
 		srv.AddResource(mcp.NewResource(r.URI, r.Name, mcp.WithResourceTitle(r.Title), mcp.WithResourceDescription(r.Description), mcp.WithMIMEType(r.MIMEType)),
 			resourceHandler(r.Read))
@@ -109,7 +117,7 @@ func arguments(req mcp.CallToolRequest) (map[string]any, error) {
 	case map[string]any:
 		return a, nil
 	default:
-		return nil, fmt.Errorf("expected an object of named arguments, got %T", a)
+		return nil, fmt.Errorf("expected an object of named arguments, got %s", schemas.JSONKind(a))
 	}
 }
 

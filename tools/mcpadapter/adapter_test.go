@@ -19,6 +19,7 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
+	"github.com/exokeys/exoscale-keys-mcp/tools/iamtools"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -84,7 +85,8 @@ func TestAnnotations_FollowTheHTTPContract(t *testing.T) {
 // or hints shows in review. Run with -update to accept a change.
 func TestToolsList_Golden(t *testing.T) {
 	t.Parallel()
-	reg, _, _ := catalogRegistry(t)
+	reg, e, _ := catalogRegistry(t)
+	require.NoError(t, iamtools.Register(reg, e))
 	var list []mcp.Tool
 	for _, st := range ServerTools(reg, nil) {
 		list = append(list, st.Tool)
@@ -174,7 +176,7 @@ func TestServer_InProcess(t *testing.T) {
 			return tools.PromptResult{Description: "greeting", Messages: []tools.PromptMessage{{Role: "user", Text: "hello " + args["who"]}}}, nil
 		}})
 
-	srv := NewServer("test", "1", reg, e.Instructions(), nil)
+	srv := NewServer("test", "1", reg, e.Instructions(reg), nil)
 	c, err := client.NewInProcessClient(srv)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
@@ -185,7 +187,7 @@ func TestServer_InProcess(t *testing.T) {
 	init.Params.ClientInfo = mcp.Implementation{Name: "t", Version: "1"}
 	ir, err := c.Initialize(ctx, init)
 	require.NoError(t, err)
-	assert.Equal(t, e.Instructions(), ir.Instructions)
+	assert.Equal(t, e.Instructions(reg), ir.Instructions)
 
 	list, err := c.ListTools(ctx, mcp.ListToolsRequest{})
 	require.NoError(t, err)
