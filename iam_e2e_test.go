@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
-	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
 // servedNames are the tools a server with no filter lists: the catalog's and the IAM policy
@@ -147,14 +146,6 @@ func TestToolsList_TokenBudget(t *testing.T) {
 		tokens := (len(tool.Name) + len(tool.Description) + len(schema)) / 4
 		total += tokens
 		t.Logf("%-32s %4d tokens", tool.Name, tokens)
-		if op, ok := schemas.Lookup(tool.Name); ok && op.Policy != nil {
-			// The four tools that take a policy still spell its whole shape out; branch
-			// harden shortens them to one line of shape (the engine checks the rest). Until
-			// it is merged they are held to nothing here; once they fit, this fails so that
-			// the exemption goes.
-			assert.Greater(t, tokens, 250, "%s now fits the budget: remove this exemption", tool.Name)
-			continue
-		}
 		assert.LessOrEqual(t, tokens, 250, "%s: %d model-visible tokens", tool.Name, tokens)
 	}
 	mean := float64(total) / float64(len(res.Tools))
