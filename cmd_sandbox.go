@@ -25,14 +25,10 @@ import (
 // exists, and written atomically (0600) after each change the API applies and at exit.
 func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("sandbox", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	listen := fset.String("listen", "127.0.0.1:8081", "address to serve the sandbox API on (port 0 picks a free port)")
 	statePath := fset.String("state", "", "keep the sandbox's state in this file: loaded at start if present, written (0600) after every change and at exit; it holds the sandbox's secrets")
-	if err := fset.Parse(args); err != nil {
+	if err := parseFlags(fset, args, stdout); err != nil {
 		return err
-	}
-	if fset.NArg() > 0 {
-		return fmt.Errorf("sandbox: unexpected argument %q", fset.Arg(0))
 	}
 	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net"
 
 	"github.com/exokeys/exoscale-keys-mcp/internal/httpserve"
 )
@@ -12,12 +14,14 @@ import (
 // runHTTP serves MCP over streamable HTTP (package httpserve holds the transport and its checks).
 func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("http", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c common
 	var f httpserve.Flags
 	c.register(fs, getenv)
 	f.Register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := c.check(); err != nil {
 		return err
 	}
 	token, err := f.AuthToken(getenv)
@@ -31,6 +35,13 @@ func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	if f.CredentialsFromHeaders && c.sandbox {
 		return errors.New("--credentials-from-headers and --sandbox do not go together: the sandbox has its own credentials")
 	}
+	// A busy or bad --listen is reported before the sandbox starts: bind once and let go (Run
+	// binds it again; handing Run this listener would close the gap, and is for httpserve).
+	ln, err := net.Listen("tcp", f.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", f.Listen, err)
+	}
+	ln.Close()
 	b, err := c.newBackend(ctx, stderr, getenv, "http", !f.CredentialsFromHeaders)
 	if err != nil {
 		return err

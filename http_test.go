@@ -395,6 +395,7 @@ func TestHTTP_RefusesToStartExposed(t *testing.T) {
 		args       []string
 		want       []string // in stderr
 		wantAbsent []string
+		usage      bool // a command-line mistake: exit status 2
 	}{
 		{name: "all interfaces without a token", args: []string{"--listen", "0.0.0.0:0"},
 			want: []string{"refusing to listen on 0.0.0.0:0", "not loopback", "bearer token", "EXOSCALE_MCP_AUTH_TOKEN", "--auth-token-file", "TLS"}},
@@ -417,9 +418,9 @@ func TestHTTP_RefusesToStartExposed(t *testing.T) {
 		{name: "a missing token file", args: []string{"--listen", "127.0.0.1:0", "--auth-token-file", filepath.Join(dir, "nope")},
 			want: []string{"--auth-token-file"}},
 		{name: "a token as a flag value", args: []string{"--listen", "127.0.0.1:0", "--auth-token", "flag-token-789"},
-			want: []string{"flag provided but not defined: -auth-token"}, wantAbsent: []string{"flag-token-789"}},
+			want: []string{"flag provided but not defined: -auth-token"}, wantAbsent: []string{"flag-token-789"}, usage: true},
 		{name: "a token as a flag value with =", args: []string{"--listen", "127.0.0.1:0", "--token=flag-token-789"},
-			want: []string{"flag provided but not defined: -token"}, wantAbsent: []string{"flag-token-789"}},
+			want: []string{"flag provided but not defined: -token"}, wantAbsent: []string{"flag-token-789"}, usage: true},
 		{name: "a certificate without its key", args: []string{"--listen", "127.0.0.1:0", "--tls-cert", tokenFile},
 			want: []string{"--tls-cert", "--tls-key"}},
 		{name: "a key without its certificate", args: []string{"--listen", "127.0.0.1:0", "--tls-key", tokenFile},
@@ -444,7 +445,11 @@ func TestHTTP_RefusesToStartExposed(t *testing.T) {
 				<-done
 				t.Fatalf("the server started instead of refusing:\n%s", stderr.String())
 			}
-			assert.Equal(t, 1, code)
+			wantCode := 1
+			if tc.usage {
+				wantCode = 2
+			}
+			assert.Equal(t, wantCode, code)
 			for _, w := range tc.want {
 				assert.Contains(t, stderr.String(), w)
 			}

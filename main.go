@@ -4,8 +4,10 @@
 //
 //	exoscale-keys-mcp [stdio] [flags]   serve MCP on stdin/stdout (the default)
 //	exoscale-keys-mcp http [flags]      serve streamable HTTP at /mcp
+//	exoscale-keys-mcp sandbox [flags]   run the embedded sandbox Exoscale API on its own
 //	exoscale-keys-mcp tools             print the tool table (markdown)
-//	exoscale-keys-mcp version           print the version
+//	exoscale-keys-mcp version           print the version and build
+//	exoscale-keys-mcp help [command]    list the commands or a command's flags
 //
 // --sandbox serves against an embedded in-memory Exoscale, with no account needed.
 package main
@@ -35,9 +37,6 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/tools/workflows"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -49,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd := "stdio"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && isHelpFlag(args[0]) {
+		cmd, args = "help", args[1:]
 	}
 	var err error
 	switch cmd {
@@ -59,32 +60,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "sandbox":
 		err = runSandbox(ctx, args, stdout, stderr)
 	case "tools":
-		_, err = io.WriteString(stdout, toolTable())
+		err = runTools(args, stdout)
 	case "version":
-		_, err = fmt.Fprintf(stdout, "exoscale-keys-mcp %s\n", version)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		err = runVersion(args, stdout)
+	case "help":
+		if len(args) == 1 && summary(args[0]) != "" && args[0] != "help" {
+			return run(ctx, []string{args[0], "-h"}, stdin, stdout, stderr, getenv) // help COMMAND
+		}
+		err = runHelp(args, stdout)
 	default:
-		err = fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+		err = usagef("unknown command %q (exoscale-keys-mcp help lists the commands)", cmd)
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "exoscale-keys-mcp: %v\n", err)
-		return 1
-	}
-	return 0
+	return exitStatus(err, stderr)
 }
-
-const usage = `usage:
-  exoscale-keys-mcp [stdio] [flags]   serve MCP over stdin/stdout (default)
-  exoscale-keys-mcp http [flags]      serve MCP over streamable HTTP at /mcp
-  exoscale-keys-mcp sandbox [flags]   serve the in-memory Exoscale sandbox API on its own
-  exoscale-keys-mcp tools             print the tool table (markdown)
-  exoscale-keys-mcp version           print the version
-Run "exoscale-keys-mcp stdio -h" or "exoscale-keys-mcp http -h" for the flags.
-`
 
 // common holds the flags stdio and http share.
 type common struct {
@@ -259,12 +247,18 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 // serverRegistry is everything the server can serve before the operator's filter: the
 // catalog's tools, the IAM policy tools with their resources, and the composite workflows with
 // their prompts. The workflows see the filter: they name in their results only tools served.
+// With a nil engine it serves to check names (--tools, --toolsets) before anything starts; its
+// handlers need the engine only when called.
 func serverRegistry(e *tools.Engine, filter tools.Filter) (*tools.Registry, error) {
 	reg, err := e.NewRegistry(tools.Filter{})
 	if err != nil {
 		return nil, err
 	}
-	if err := iamtools.Register(reg, e); err != nil {
+	var caller iamtools.Caller // nil without an engine: the handlers are never called then
+	if e != nil {
+		caller = e
+	}
+	if err := iamtools.Register(reg, caller); err != nil {
 		return nil, err
 	}
 	if err := reg.AddTools(workflows.Tools(e, workflows.Options{Filter: filter})...); err != nil {
@@ -288,7 +282,7 @@ func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, err
 		dir := c.secretsDir
 		if dir == "" {
 			var err error
-			if dir, err = tools.DefaultSecretsDir(getenv); err != nil {
+			if dir, err = c.defaultSecretsDir(getenv); err != nil {
 				return tools.SecretDelivery{}, err
 			}
 		}
@@ -308,10 +302,12 @@ func newMCPServer(b *backend, opts ...server.ServerOption) *server.MCPServer {
 
 func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("stdio", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c common
 	c.register(fs, getenv)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := c.check(); err != nil {
 		return err
 	}
 	b, err := c.newBackend(ctx, stderr, getenv, "stdio", true)

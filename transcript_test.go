@@ -102,6 +102,9 @@ var (
 	iamKeyPattern    = regexp.MustCompile(`EXO[0-9a-f]{24}`)
 	uuidPattern      = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	timestampPattern = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
+	// serverVersion: the binary's version depends on VERSION and on how it was built (a stamp,
+	// the module version, VCS stamping); TestVersion_* check it.
+	serverVersion = regexp.MustCompile(`("serverInfo":\{[^}]*"version":")[^"]*"`)
 	// secretFileSuffix: secret files are named …_<UTC time>_<random>.env.
 	secretFileSuffix = regexp.MustCompile(`_\d{8}T\d{6}Z_[0-9a-f]+\.env`)
 	// stableUUIDs are the sandbox's seed ids: the same in every run, kept as they are.
@@ -142,6 +145,7 @@ func (n *transcriptNormalizer) normalize(line string) string {
 		}
 		return n.placeholder("UUID", u)
 	})
+	line = serverVersion.ReplaceAllString(line, `${1}$$VERSION"`)
 	line = secretFileSuffix.ReplaceAllString(line, "_$$TIME_$$RANDOM.env")
 	return timestampPattern.ReplaceAllString(line, "$$TIME")
 }
