@@ -271,7 +271,7 @@ func serverRegistry(e *tools.Engine, filter tools.Filter) (*tools.Registry, erro
 // toolTable is the README's tool table: the catalog's tools and the IAM policy tools, then the
 // composite ones.
 func toolTable() string {
-	return tools.MarkdownTable(iamtools.Tools(nil)...) + tools.CompositeTable(workflows.Tools(nil, workflows.Options{}))
+	return tools.MarkdownTable(iamtools.Tools(nil), workflows.Tools(nil, workflows.Options{}))
 }
 
 func (c *common) delivery(getenv func(string) string) (tools.SecretDelivery, error) {

@@ -7,44 +7,42 @@ import (
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
-// MarkdownTable renders the tool table of the README from the catalog, then the extra tools
-// (composite and local tools, which send no single request of their own).
-func MarkdownTable(extra ...Tool) string {
+// MarkdownTable renders the tool table of the README: the catalog's operations, then local
+// tools (answered by the server itself, no request of their own), then composite tools (several
+// operations through the engine).
+func MarkdownTable(local, composite []Tool) string {
 	var b strings.Builder
 	b.WriteString("| Tool | Toolset | Request | Hints | What it does |\n|---|---|---|---|---|\n")
+	var describe *Engine // a tool's description needs no engine; its handler is never called here
 	for _, op := range schemas.Catalog() {
-		var hints []string
-		if op.ReadOnly() {
-			hints = append(hints, "read-only")
-		}
-		if op.Destructive() {
-			hints = append(hints, "destructive")
-		}
-		if op.Idempotent() {
-			hints = append(hints, "idempotent")
-		}
-		if len(op.Secrets) > 0 {
-			hints = append(hints, "secret")
-		}
-		summary := firstSentence(op.Description)
-		fmt.Fprintf(&b, "| `%s` | %s | `%s %s` | %s | %s |\n", op.Name, op.Toolset, op.Method, op.Path,
-			strings.Join(hints, ", "), strings.ReplaceAll(strings.TrimSuffix(summary, "."), "|", "\\|")+".")
+		tableRow(&b, describe.CatalogTool(op), fmt.Sprintf("`%s %s`", op.Method, op.Path), len(op.Secrets) > 0)
 	}
-	for _, t := range extra {
-		var hints []string
-		if t.Annotations.ReadOnly {
-			hints = append(hints, "read-only")
-		}
-		if t.Annotations.Destructive {
-			hints = append(hints, "destructive")
-		}
-		if t.Annotations.Idempotent {
-			hints = append(hints, "idempotent")
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | (none of its own) | %s | %s |\n", t.Name, t.Toolset,
-			strings.Join(hints, ", "), strings.ReplaceAll(strings.TrimSuffix(firstSentence(t.Description), "."), "|", "\\|")+".")
+	for _, t := range local {
+		tableRow(&b, t, "(none of its own)", false)
+	}
+	for _, t := range composite {
+		// A composite that creates or rotates delivers the new key's secret.
+		tableRow(&b, t, "composite", t.Access == schemas.Create || t.Access == schemas.Rotate)
 	}
 	return b.String()
+}
+
+func tableRow(b *strings.Builder, t Tool, request string, secret bool) {
+	var hints []string
+	if t.Annotations.ReadOnly {
+		hints = append(hints, "read-only")
+	}
+	if t.Annotations.Destructive {
+		hints = append(hints, "destructive")
+	}
+	if t.Annotations.Idempotent {
+		hints = append(hints, "idempotent")
+	}
+	if secret {
+		hints = append(hints, "secret")
+	}
+	summary := strings.ReplaceAll(strings.TrimSuffix(firstSentence(t.Description), "."), "|", "\\|") + "."
+	fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", t.Name, t.Toolset, request, strings.Join(hints, ", "), summary)
 }
 
 // firstSentence ends at the first ". " before a capital letter, so "e.g. x" stays whole.
@@ -55,29 +53,4 @@ func firstSentence(s string) string {
 		}
 	}
 	return s
-}
-
-// CompositeTable renders tools that are not catalog operations (composite tools) as rows of
-// the README's tool table, after MarkdownTable's.
-func CompositeTable(ts []Tool) string {
-	var b strings.Builder
-	for _, t := range ts {
-		var hints []string
-		if t.Annotations.ReadOnly {
-			hints = append(hints, "read-only")
-		}
-		if t.Annotations.Destructive {
-			hints = append(hints, "destructive")
-		}
-		if t.Annotations.Idempotent {
-			hints = append(hints, "idempotent")
-		}
-		if t.Access == schemas.Create || t.Access == schemas.Rotate {
-			hints = append(hints, "secret")
-		}
-		summary := firstSentence(t.Description)
-		fmt.Fprintf(&b, "| `%s` | %s | composite | %s | %s |\n", t.Name, t.Toolset,
-			strings.Join(hints, ", "), strings.ReplaceAll(strings.TrimSuffix(summary, "."), "|", "\\|")+".")
-	}
-	return b.String()
 }
