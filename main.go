@@ -102,6 +102,8 @@ type common struct {
 	auditLog         string
 	pollInterval     time.Duration
 	waitTimeout      time.Duration
+
+	shared engineParts // http only: what replicas share (scaleout.go); zero: all in-process
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -186,7 +188,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 			closeAll()
 		}
 	}()
-	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log}
+	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log, Observer: c.shared.observer}
 	if c.sandbox {
 		sb := sandbox.New()
 		base, stop, err := sb.Start()
@@ -233,6 +235,9 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		Audit:       audit,
 		Transport:   transport,
 		WaitTimeout: c.waitTimeout,
+		Locker:      c.shared.locker,
+		Sealer:      c.shared.sealer,
+		Nonces:      c.shared.nonces,
 	})
 	if err != nil {
 		return nil, err
