@@ -37,7 +37,7 @@ func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	if err != nil {
 		return err
 	}
-	scale, err := sf.setup(ctx, log, &c, getenv)
+	scale, err := sf.setup(ctx, log, getenv)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func (f *scaleFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.stateKeyFile, "state-key-file", "", "file holding the key (32+ random bytes, mode 0600) that seals confirmation state, the same on every replica so a confirmation asked on one completes on another; needs --redis-url")
 	fs.IntVar(&f.replicas, "replicas", 1, "how many replicas share --redis-url: while Redis is unreachable each one grants its share (1/N) of the rate limits and the session cap")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics on this address (\":9090\" binds loopback; name a host to listen beyond it); off by default")
-	fs.DurationVar(&f.lockTTL, "lock-ttl", coord.DefaultLockTTL, "with --redis-url: how long the shared create lock outlives a replica that died holding it; must exceed --timeout + --wait-timeout")
+	fs.DurationVar(&f.lockTTL, "lock-ttl", coord.DefaultLockTTL, "with --redis-url: how long the shared create lock outlives a replica that died holding it (creates of that name wait that long at most); a live holder renews it every third of it")
 }
 
 // scaleOut is what the flags set up: the parts the engine and the HTTP server plug in, and
@@ -70,7 +70,7 @@ func (s *scaleOut) close() {
 
 // setup checks the flags and connects to Redis. log must not see the URL: only coord's
 // address-only messages reach it.
-func (f *scaleFlags) setup(ctx context.Context, log *slog.Logger, c *common, getenv func(string) string) (_ *scaleOut, err error) {
+func (f *scaleFlags) setup(ctx context.Context, log *slog.Logger, getenv func(string) string) (_ *scaleOut, err error) {
 	url := f.redisURL
 	if url == "" {
 		url = strings.TrimSpace(getenv(redisURLEnv))
@@ -103,8 +103,8 @@ func (f *scaleFlags) setup(ctx context.Context, log *slog.Logger, c *common, get
 		}
 		return s, nil
 	}
-	if longest := c.timeout + c.waitTimeout; f.lockTTL <= longest {
-		return nil, fmt.Errorf("--lock-ttl %v must exceed --timeout + --wait-timeout (%v): a slow create would outlive its lock and a second replica could mint the same name", f.lockTTL, longest)
+	if f.lockTTL < time.Second {
+		return nil, fmt.Errorf("--lock-ttl: expected 1s or more, got %v (a live holder renews its lock every third of it)", f.lockTTL)
 	}
 	var key []byte
 	if f.stateKeyFile != "" {
