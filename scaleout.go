@@ -155,11 +155,11 @@ func (s *scaleOut) wire(hs *httpserve.Server, l httpserve.Limits, replicas int) 
 	if hs.Limiters.Credential, err = shared("credential", l.SessionRate, l.SessionBurst); err != nil {
 		return err
 	}
-	if hs.Limiters.Session, err = shared("session", l.SessionRate, l.SessionBurst); err != nil {
-		return err
-	}
-	// Per client address stays per replica: each replica sees its own peers (behind a proxy,
-	// the proxy), and that budget guards this process.
+	// Per session and per client address stay per replica. A 2025-11-25 session lives on the
+	// replica that created it (the proxy keeps it there), so its budget is already whole there,
+	// and sharing it would add a Redis round trip to every request of every session. Each
+	// replica sees its own peers (behind a proxy, the proxy), and that budget guards this
+	// process.
 	sc := s.client.NewSessionCounter(coord.SessionOptions{Cap: l.MaxSessions, Replicas: replicas})
 	s.closers = append(s.closers, sc.Close)
 	hs.Sessions = sc
