@@ -74,6 +74,8 @@ func (f *scaleFlags) setup(ctx context.Context, log *slog.Logger, getenv func(st
 	url := f.redisURL
 	if url == "" {
 		url = strings.TrimSpace(getenv(redisURLEnv))
+	} else if strings.Contains(url, "@") {
+		log.Warn("--redis-url holds credentials, which any user can read in the process list: set " + redisURLEnv + " instead")
 	}
 	if f.replicas < 1 {
 		return nil, fmt.Errorf("--replicas: expected 1 or more, got %d", f.replicas)

@@ -185,6 +185,9 @@ func TestHTTP_ScaleOutFlagsRefuseWhatCannotWork(t *testing.T) {
 			assert.Equal(t, 1, code)
 			assert.Contains(t, stderr.String(), tc.want)
 			assert.NotContains(t, stderr.String(), password, "the Redis password never shows")
+			if strings.Contains(strings.Join(tc.args, " "), "--redis-url redis://:") {
+				assert.Contains(t, stderr.String(), "set EXOSCALE_MCP_REDIS_URL instead", "a password in a flag is pointed out")
+			}
 		})
 	}
 }
