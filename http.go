@@ -16,8 +16,10 @@ func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	fs := flag.NewFlagSet("http", flag.ContinueOnError)
 	var c common
 	var f httpserve.Flags
+	var sf scaleFlags
 	c.register(fs, getenv)
 	f.Register(fs)
+	sf.register(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -42,11 +44,30 @@ func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 		return fmt.Errorf("--listen %s: %w", f.Listen, err)
 	}
 	ln.Close()
+	log, err := newLogger(c.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	scale, err := sf.setup(ctx, log, getenv)
+	if err != nil {
+		return err
+	}
+	defer scale.close()
+	if err := scale.wire(hs, f.Limits, sf.replicas); err != nil {
+		return err
+	}
+	c.shared = scale.engine
 	b, err := c.newBackend(ctx, stderr, getenv, "http", !f.CredentialsFromHeaders)
 	if err != nil {
 		return err
 	}
 	defer b.close()
+	if scale.metrics != nil {
+		if err := scale.serveMetrics(b.log, b.registry); err != nil {
+			return err
+		}
+		b.registry = b.registry.Observed(scale.metrics)
+	}
 	if f.CredentialsFromHeaders && c.secretDelivery == "file" {
 		b.log.Warn("multi-tenant with --secret-delivery file: the secrets tenants create or reveal are written to this server's disk, under the secrets directory; use --secret-delivery inline to hand them to each tenant instead")
 	}

@@ -92,6 +92,8 @@ type common struct {
 	auditLog         string
 	pollInterval     time.Duration
 	waitTimeout      time.Duration
+
+	shared engineParts // http only: what replicas share (scaleout.go); zero: all in-process
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -180,7 +182,7 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 			closeAll()
 		}
 	}()
-	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log, Backoff: retryBackoff}
+	cfg := apiclient.Config{Timeout: c.timeout, UserAgent: "exoscale-keys-mcp/" + version, Logger: log, Backoff: retryBackoff, Observer: c.shared.observer}
 	zone := c.zone // the zone the self-lockout guard evaluates policies in ("" = the default)
 	if c.sandbox {
 		sb := sandbox.New()
@@ -228,6 +230,9 @@ func (c *common) newBackend(ctx context.Context, stderr io.Writer, getenv func(s
 		Audit:       audit,
 		Transport:   transport,
 		WaitTimeout: c.waitTimeout,
+		Locker:      c.shared.locker,
+		Sealer:      c.shared.sealer,
+		Nonces:      c.shared.nonces,
 	})
 	if err != nil {
 		return nil, err

@@ -77,7 +77,32 @@ type Config struct {
 	// MaxBodyBytes caps a 2xx response body (default 10 MiB): a larger one is an error, not an
 	// out-of-memory crash.
 	MaxBodyBytes int64
+
+	// Observer, when set, hears of every request sent and every retry (for metrics).
+	Observer Observer
 }
+
+// Observer hears what the client sends, by operation name and status only: never a path, an
+// argument or a credential. Its methods must be quick and safe for concurrent use.
+type Observer interface {
+	// Request reports one attempt: its HTTP status (0 when no response came) and duration.
+	Request(operation string, status int, took time.Duration)
+	// Retry reports that a request is about to be sent again, and why (RetryRateLimited,
+	// RetryServerError or RetryNetwork).
+	Retry(operation, reason string)
+}
+
+// Why a request is retried, as Observer.Retry reports it.
+const (
+	RetryRateLimited = "rate_limited" // 429
+	RetryServerError = "server_error" // 502, 503, 504
+	RetryNetwork     = "network"      // no answer: connection failed or reset
+)
+
+type noObserver struct{}
+
+func (noObserver) Request(string, int, time.Duration) {}
+func (noObserver) Retry(string, string)               {}
 
 // Client calls the Exoscale API v2. It is safe for concurrent use: one Client serves every
 // session of the server.
@@ -96,6 +121,7 @@ type Client struct {
 	log        *slog.Logger
 	now        func() time.Time
 	backoffFn  func(attempt int, retryAfter time.Duration) time.Duration
+	observer   Observer
 }
 
 // New validates cfg and returns a Client. The endpoint must be https, or http on a loopback
@@ -122,6 +148,10 @@ func New(cfg Config) (*Client, error) {
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		backoffFn:  cfg.Backoff,
+		observer:   cfg.Observer,
+	}
+	if c.observer == nil {
+		c.observer = noObserver{}
 	}
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
@@ -385,6 +415,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			return nil, c.finalError(req, res, attempt)
 		}
 		c.log.DebugContext(ctx, "exoscale api retry", "operation", name, "attempt", attempt+1, "wait", wait, "error", res.err)
+		c.observer.Retry(name, retryReason(res.err))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -393,6 +424,18 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		case <-t.C:
 		}
 	}
+}
+
+// retryReason names why a failed attempt is retried, for Observer.Retry.
+func retryReason(err error) string {
+	var apiErr *Error
+	switch {
+	case !errors.As(err, &apiErr):
+		return RetryNetwork
+	case apiErr.Status == http.StatusTooManyRequests:
+		return RetryRateLimited
+	}
+	return RetryServerError
 }
 
 // finalError is the error returned when no further attempt will be made.
@@ -486,6 +529,11 @@ func (c *Client) attempt(ctx context.Context, req Request) attemptResult {
 	start := time.Now()
 	hresp, err := c.http.Do(hreq)
 	res.wrote = wrote.Load()
+	status := 0
+	if err == nil {
+		status = hresp.StatusCode
+	}
+	defer func() { c.observer.Request(req.name(), status, time.Since(start)) }()
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no complete answer within %s: %w", c.timeout, err)

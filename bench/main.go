@@ -7,6 +7,8 @@
 //	go run ./bench -json            one JSON object on stdout instead of the table
 //	go run ./bench -out r.json      also write the JSON object to a file
 //	go run ./bench -render r.json   print the table of a saved run
+//	go run ./bench -replicas        also the multi-replica phase: HAProxy in front of 1 and 3
+//	                                replicas sharing a redis-server (skipped without them)
 //	go run ./bench -pprof DIR       also profile the server (CPU per stdio call, CPU and
 //	                                allocations at 100 HTTP sessions, idle heap) and the
 //	                                sandbox and this client, into DIR
@@ -52,6 +54,7 @@ type settings struct {
 	HTTPWarmup    time.Duration `json:"http_warmup_ns"`
 	ProfileFor    time.Duration `json:"profile_ns,omitempty"`
 	Only          []string      `json:"only,omitempty"`
+	Replicas      bool          `json:"replicas,omitempty"`
 	ServerEnv     []string      `json:"server_env,omitempty"`
 }
 
@@ -109,6 +112,7 @@ func main() {
 		levels    = flag.String("sessions", "", "comma-separated HTTP session counts (default 1,10,100)")
 		only      = flag.String("only", "", "comma-separated phases to run (tools,cold,idle,stdio,http); default all, and only a full run is a report")
 		render    = flag.String("render", "", "print the table of a JSON report written by -out, without measuring")
+		replicas  = flag.Bool("replicas", false, "also run the multi-replica phase (HAProxy, redis-server, 1 and 3 replicas at the largest session level; skipped when either is absent)")
 		sandboxed = flag.Bool("serve-sandbox", false, "internal: serve the sandbox (used by the benchmark itself)")
 	)
 	flag.Parse()
@@ -137,6 +141,7 @@ func main() {
 		cfg = quickSettings()
 	}
 	cfg.Only = splitComma(*only)
+	cfg.Replicas = *replicas
 	if *levels != "" {
 		cfg.HTTPLevels = nil
 		for _, l := range splitComma(*levels) {
@@ -287,6 +292,15 @@ func run(cfg settings, pprofDir, overlay string) (*report, error) {
 			return nil, err
 		}
 		rep.BaselineHTTP = append(rep.BaselineHTTP, lvl)
+	}
+	if cfg.Replicas && cfg.runs("replicas") && len(cfg.HTTPLevels) > 0 {
+		// ours without the sandbox's credentials in its environment: each setup gets a sandbox
+		// of its own.
+		r := ours
+		r.env = e.with(cfg.ServerEnv...)
+		if rep.Replicas, err = measureReplicas(cfg, r); err != nil {
+			return nil, err
+		}
 	}
 	if pprofDir != "" {
 		if rep.Profiles, err = profile(cfg, pprofDir, dir, overlay, ours, sb); err != nil {

@@ -31,6 +31,7 @@ type report struct {
 	ToolsList    toolsListFigures `json:"tools_list"`
 	Goals        []goal           `json:"goals"`
 	Profiles     []profileSummary `json:"profiles,omitempty"`
+	Replicas     *replicaFigures  `json:"replicas,omitempty"`
 }
 
 // goal is one of the project's targets next to the measured figure.
@@ -211,6 +212,8 @@ func printTable(w io.Writer, r *report) {
 		fmt.Fprintln(w)
 	}
 
+	printReplicas(w, r.Replicas)
+
 	fmt.Fprintf(w, "### Goals\n\n| goal | target | measured | |\n|---|---|---|---|\n")
 	for _, g := range r.Goals {
 		fmt.Fprintf(w, "| %s | %s | %s | **%s** |\n", g.Name, g.Target, g.Shown, mark(g.Met))
@@ -219,4 +222,45 @@ func printTable(w io.Writer, r *report) {
 		fmt.Fprintf(w, "\n### Profile: %s (%s)\n\n```\n%s\n```\n", p.Name, p.File, p.Top)
 	}
 	fmt.Fprintf(w, "\nRun took %.0f s: `%s`\n", r.Seconds, r.Command)
+}
+
+// printReplicas prints the multi-replica phase, when it ran.
+func printReplicas(w io.Writer, f *replicaFigures) {
+	if f == nil {
+		return
+	}
+	fmt.Fprintf(w, "### 5. Several replicas behind HAProxy (%d sessions, read mix)\n\n", f.Sessions)
+	if f.Skipped != "" {
+		fmt.Fprintf(w, "Skipped: %s\n\n", f.Skipped)
+		return
+	}
+	fmt.Fprintf(w, "| | calls/s | p50 ms | p99 ms | errors | replicas CPU µs/call | HAProxy CPU µs/call | Redis CPU µs/call |\n|---|---|---|---|---|---|---|---|\n")
+	for _, s := range f.Setups {
+		redis := "–"
+		if s.RedisCPUusPerCall != nil {
+			redis = sp(*s.RedisCPUusPerCall, 0)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %s | %s | %s |\n", s.Name, sp(s.CallsPerSec, 0), sp(s.P50ms, 2), sp(s.P99ms, 2), s.Errors, sp(s.ServerCPUusPerCall, 0), sp(s.ProxyCPUusPerCall, 0), redis)
+	}
+	for _, s := range f.Setups {
+		if s.FirstError != "" {
+			fmt.Fprintf(w, "\nFirst error, %s: %s\n", s.Name, s.FirstError)
+		}
+	}
+	if len(f.Latency) > 0 {
+		fmt.Fprintf(w, "\nOne session, one replica directly (no proxy), calls one after the other:\n\n")
+		fmt.Fprintf(w, "| | read p50 ms | read p99 ms | write p50 ms | write p99 ms |\n|---|---|---|---|---|\n")
+		for _, l := range f.Latency {
+			name := "no Redis"
+			if l.Redis {
+				name = "Redis"
+			}
+			fmt.Fprintf(w, "| %s (%d reads: get-api-key; %d writes: create-api-key) | %.2f | %.2f | %.2f | %.2f |\n", name, l.Reads, l.Writes, l.ReadP50ms, l.ReadP99ms, l.WriteP50ms, l.WriteP99ms)
+		}
+		if len(f.Latency) == 2 {
+			a, b := f.Latency[0], f.Latency[1]
+			fmt.Fprintf(w, "\nRedis adds %+.2f ms to a read's p50 and %+.2f ms to a write's.\n", b.ReadP50ms-a.ReadP50ms, b.WriteP50ms-a.WriteP50ms)
+		}
+	}
+	fmt.Fprintln(w)
 }

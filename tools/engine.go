@@ -239,6 +239,11 @@ func (e *Engine) run(ctx context.Context, c *call, args map[string]any) (Result,
 	if op.Duplicate != nil && !c.allowDuplicate {
 		unlock, err := e.locker.Lock(ctx, createLockKey(e.ownCredentials(ctx), op.Name, c.name))
 		if err != nil {
+			if ctx.Err() == nil {
+				// The lock itself failed (replicas that cannot reach Redis): without it a
+				// second replica could mint the same name, so the create is refused.
+				return fail(Refused, "%s refused: %v. Nothing was sent; reads still work.", op.Name, err), nil
+			}
 			return fail(Failed, "%s: cancelled while another create of the name %q was under way (%v). Nothing was sent.", op.Name, c.name, err), nil
 		}
 		defer unlock()

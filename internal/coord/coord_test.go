@@ -109,7 +109,7 @@ func TestLocker_ReleasedByItsOwnerOnly(t *testing.T) {
 	held := dump(t, rdb)
 	assert.NotContains(t, held, "ci-deployer", "the name is stored as a digest")
 	ttl := rdb.PTTL(t.Context(), a.c.key("lock", "create-api-key\x00ci-deployer")).Val()
-	assert.Greater(t, ttl, DefaultLockTTL-time.Minute, "a lock outlives its holder by its TTL only")
+	assert.Greater(t, ttl, DefaultLockTTL-5*time.Second, "a lock outlives its holder by its TTL only")
 	assert.LessOrEqual(t, ttl, DefaultLockTTL)
 	// A's lock expires (simulated by deleting it) and B takes the name.
 	require.NoError(t, rdb.FlushAll(t.Context()).Err())
@@ -128,6 +128,35 @@ func TestLocker_ReleasedByItsOwnerOnly(t *testing.T) {
 	unlock, err := a.Lock(t.Context(), "create-api-key\x00ci-deployer")
 	require.NoError(t, err)
 	unlock()
+}
+
+// TestLocker_RenewedWhileHeldLapsesWhenHolderDies: a live holder keeps its lock past the
+// TTL; a holder that stops renewing (a replica killed mid-create) frees the name after it.
+func TestLocker_RenewedWhileHeldLapsesWhenHolderDies(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	cs := replicas(t, srv, 2)
+	const ttl = 300 * time.Millisecond
+	a, b := cs[0].NewLocker(LockOptions{TTL: ttl}), cs[1].NewLocker(LockOptions{TTL: ttl})
+	rdb := raw(t, srv)
+	key := a.c.key("lock", "n")
+
+	unlock, err := a.Lock(t.Context(), "n")
+	require.NoError(t, err)
+	time.Sleep(3 * ttl) // bounded: three TTLs, so the lock lives only by its renewals
+	ctx, cancel := context.WithTimeout(t.Context(), ttl/3)
+	_, err = b.Lock(ctx, "n")
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a held lock is renewed past its TTL")
+	unlock()
+
+	// A holder that dies: its token stays in Redis with no one to renew it.
+	require.NoError(t, rdb.Set(t.Context(), key, "dead-replica-token", ttl).Err())
+	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	unlockB, err := b.Lock(ctx, "n")
+	require.NoError(t, err, "the dead holder's lock lapses after its TTL")
+	unlockB()
 }
 
 func TestLocker_WaitHonoursCancel(t *testing.T) {

@@ -10,10 +10,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultLockTTL is how long a lock outlives a replica that died holding it. It must be longer
-// than the longest create (the API call timeout plus the wait for its operation: 30 s + 2 min
-// by default), or a slow create could lose its lock to a second one.
-const DefaultLockTTL = 5 * time.Minute
+// DefaultLockTTL is how long a lock outlives a replica that died holding it: creates of that
+// name wait that long at most. A live holder renews its lock every TTL/3 for as long as it
+// holds it, so a create slower than the TTL keeps its lock.
+const DefaultLockTTL = 15 * time.Second
+
+// renewScript pushes back the lock's expiry while it still holds the owner's token.
+var renewScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 0
+`)
 
 // unlockScript deletes the lock only when it still holds the owner's token: a lock that expired
 // and was taken by another replica is not released by the first one.
@@ -26,7 +34,7 @@ return 0
 
 // LockOptions configure a Locker. The zero value is good.
 type LockOptions struct {
-	// TTL is the lock's expiry (default DefaultLockTTL).
+	// TTL is the lock's expiry (default DefaultLockTTL), renewed every TTL/3 while held.
 	TTL time.Duration
 	// PollMin and PollMax bound the wait between two tries of a taken lock (default 5 ms and
 	// 100 ms, growing, with jitter).
@@ -91,8 +99,13 @@ func (l *Locker) Lock(ctx context.Context, name string) (unlock func(), err erro
 
 func (l *Locker) unlocker(key, token string) func() {
 	var once sync.Once
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go l.renew(key, token, stop, renewed)
 	return func() {
 		once.Do(func() {
+			close(stop)
+			<-renewed
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			err := unlockScript.Run(ctx, l.c.rdb, []string{key}, token).Err()
@@ -101,5 +114,32 @@ func (l *Locker) unlocker(key, token string) func() {
 				l.c.log.Warn("could not release a create lock; it expires on its own", "ttl", l.ttl, "err", err)
 			}
 		})
+	}
+}
+
+// renew keeps the lock while its holder lives: a replica that dies stops renewing, and its
+// lock lapses after TTL. A failed renewal (Redis away) is retried at the next tick; a lock
+// found taken by another token was lost, and renewal stops.
+func (l *Locker) renew(key, token string, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(l.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if l.c.ready() != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
+		n, err := renewScript.Run(ctx, l.c.rdb, []string{key}, token, l.ttl.Milliseconds()).Int()
+		err = l.c.done(ctx, err)
+		cancel()
+		if err == nil && n == 0 {
+			l.c.log.Warn("a create lock lapsed before its create ended (Redis was away longer than --lock-ttl?)", "ttl", l.ttl)
+			return
+		}
 	}
 }

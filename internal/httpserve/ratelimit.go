@@ -21,6 +21,14 @@ type Limiter interface {
 	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration)
 }
 
+// The scopes of the limits, as Observer.RateLimited reports a refusal.
+const (
+	ScopeAddress    = "address"
+	ScopeCredential = "credential"
+	ScopeSession    = "session"
+	ScopeOverall    = "overall"
+)
+
 // Limiters are the budgets a request spends, from the caller's own to everyone's. A request
 // that one of them refuses goes no further, so it never spends the ones after it: the overall
 // budget comes last, and only a request all of its caller's budgets allowed takes from it.
@@ -113,28 +121,32 @@ func (l *LocalLimiter) size() int {
 // rateLimit answers 429 with Retry-After when any budget the request spends is exhausted. The
 // budgets are checked from the caller's own to the overall one (see [Limiters]). A single-tenant
 // server does not limit per address: many agents share one host or one proxy.
-func rateLimit(ls Limiters, multiTenant bool, next http.Handler) http.Handler {
+func rateLimit(ls Limiters, obs Observer, multiTenant bool, next http.Handler) http.Handler {
+	if obs == nil {
+		obs = noObserver{}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		type spend struct {
-			lim Limiter
-			key string
+			lim        Limiter
+			key, scope string
 		}
 		steps := make([]spend, 0, 3)
 		if multiTenant {
-			steps = append(steps, spend{ls.Address, clientAddress(r)})
+			steps = append(steps, spend{ls.Address, clientAddress(r), ScopeAddress})
 		}
 		switch session := r.Header.Get(headerSession); {
 		case session != "":
-			steps = append(steps, spend{ls.Session, session})
+			steps = append(steps, spend{ls.Session, session, ScopeSession})
 		case multiTenant:
-			steps = append(steps, spend{ls.Credential, credentialTag(r)})
+			steps = append(steps, spend{ls.Credential, credentialTag(r), ScopeCredential})
 		}
-		steps = append(steps, spend{ls.Overall, ""})
+		steps = append(steps, spend{ls.Overall, "", ScopeOverall})
 		for _, s := range steps {
 			if s.lim == nil {
 				continue
 			}
 			if ok, wait := s.lim.Allow(r.Context(), s.key); !ok {
+				obs.RateLimited(s.scope)
 				w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(max(wait.Seconds(), 1))), 10))
 				httpError(w, http.StatusTooManyRequests, "rate limit exceeded: slow down and retry after the time in Retry-After")
 				return

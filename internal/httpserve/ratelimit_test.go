@@ -20,7 +20,7 @@ func TestRateLimit_FloodingSessionDoesNotStarveOthers(t *testing.T) {
 	t.Parallel()
 	ls := NewLimiters(Limits{Rate: frozen, Burst: 10, SessionRate: frozen, SessionBurst: 3})
 	next := &ok{}
-	h := rateLimit(ls, false, next)
+	h := rateLimit(ls, nil, false, next)
 	codes := map[int]int{}
 	for range 50 {
 		codes[serve(h, req(http.MethodPost, pingBody, headerSession, "session-a")).Code]++
@@ -35,7 +35,7 @@ func TestRateLimit_FloodingSessionDoesNotStarveOthers(t *testing.T) {
 // Retry-After that says when a call is allowed again, not a fixed second.
 func TestRateLimit_OverallStillHolds(t *testing.T) {
 	t.Parallel()
-	h := rateLimit(NewLimiters(Limits{Rate: frozen, Burst: 5, SessionRate: 100, SessionBurst: 100}), false, &ok{})
+	h := rateLimit(NewLimiters(Limits{Rate: frozen, Burst: 5, SessionRate: 100, SessionBurst: 100}), nil, false, &ok{})
 	for i := range 5 {
 		require.Equal(t, http.StatusOK, serve(h, req(http.MethodPost, pingBody, headerSession, fmt.Sprint("s", i))).Code)
 	}
@@ -56,7 +56,7 @@ func TestRateLimit_MadeUpCredentialsCannotDrainTheOverallBudget(t *testing.T) {
 	t.Parallel()
 	ls := NewLimiters(Limits{Rate: frozen, Burst: 40, SessionRate: frozen, SessionBurst: 2, AddressRate: frozen, AddressBurst: 10})
 	next := &ok{}
-	h := rateLimit(ls, true, next)
+	h := rateLimit(ls, nil, true, next)
 	served := 0
 	for i := range 150 {
 		r := req(http.MethodPost, pingBody, headerKey, fmt.Sprintf("EXOfake%03d", i), headerSecret, "made-up")
@@ -73,7 +73,7 @@ func TestRateLimit_MadeUpCredentialsCannotDrainTheOverallBudget(t *testing.T) {
 	}
 	// Without the per-address budget the made-up credentials would have drained it.
 	ls.Address = nil
-	h = rateLimit(ls, true, next)
+	h = rateLimit(ls, nil, true, next)
 	for i := range 150 {
 		r := req(http.MethodPost, pingBody, headerKey, fmt.Sprintf("EXOmore%03d", i), headerSecret, "made-up")
 		serve(h, r)

@@ -3,6 +3,7 @@ package httpserve
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,12 @@ type Server struct {
 	// Limiters are the rate limits; [New] sets in-process ones, which a caller may replace
 	// before [Server.Run] (with limiters shared by several replicas, say).
 	Limiters Limiters
+	// Sessions, when set before [Server.ServerOptions] and [Server.Run], counts sessions
+	// across replicas: an initialize needs a place under --max-sessions there too.
+	Sessions SessionCounter
+	// Observer, when set before [Server.ServerOptions] and [Server.Run], hears of rate-limit
+	// refusals and sessions (metrics).
+	Observer Observer
 
 	ids      *sessionIDs
 	cap      *sessionCap
@@ -58,6 +65,8 @@ func New(f Flags, token string) (*Server, error) {
 // ServerOptions are the options the MCP server served by Run must be built with: hooks that
 // keep the session count.
 func (s *Server) ServerOptions() []server.ServerOption {
+	s.cap.shared = s.Sessions
+	s.cap.obs = s.observer()
 	return []server.ServerOption{server.WithHooks(s.cap.hooks())}
 }
 
@@ -95,6 +104,10 @@ func (s *Server) Run(ctx context.Context, log *slog.Logger, mcpSrv *server.MCPSe
 	return errors.Join(serveErr, shutdown(sctx))
 }
 
+// streamGrace is how long shutdown waits, once no call is in flight, for the listening
+// streams to end after it closed their sessions, before it closes their connections.
+const streamGrace = 500 * time.Millisecond
+
 // newHTTPServer wires the MCP endpoint behind the middleware; shutdown stops it gracefully.
 func (s *Server) newHTTPServer(log *slog.Logger, mcpSrv *server.MCPServer) (*http.Server, func(context.Context) error) {
 	opts := []server.StreamableHTTPOption{
@@ -127,24 +140,36 @@ func (s *Server) newHTTPServer(log *slog.Logger, mcpSrv *server.MCPServer) (*htt
 		TLSConfig:         s.tls,
 	}
 	// Graceful: stop accepting, let the calls in flight finish and answer, and only then end the
-	// listening streams (GET), which never go idle by themselves. Ending them first would make
-	// clients fail the calls still in flight.
+	// listening streams (GET, subscriptions/listen), which never go idle by themselves. Ending
+	// them first would make clients fail the calls still in flight. A stream that outlives
+	// that (a proxy keeps its side open after the client left) is cut after streamGrace:
+	// ending streams is what shutdown means, so that is no error.
 	shutdown := func(ctx context.Context) error {
 		done := make(chan error, 1)
 		go func() { done <- hs.Shutdown(ctx) }()
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
+		var cut <-chan time.Time
 		for {
 			select {
 			case err := <-done:
-				if err != nil {
+				if err != nil && cut == nil {
+					// Calls still in flight at the deadline: they are cut, and that is an error.
 					hs.Close()
+					return errors.Join(err, streamable.Shutdown(context.Background()))
 				}
-				return errors.Join(err, streamable.Shutdown(ctx))
+				hs.Close()
+				return streamable.Shutdown(ctx)
 			case <-tick.C:
-				if s.inflight.Load() == 0 {
+				if cut == nil && s.inflight.Load() == 0 {
 					streamable.CloseSessions(ctx)
+					cut = time.After(streamGrace)
 				}
+			case <-cut:
+				log.Info("closing the listening streams still open")
+				hs.Close()
+				<-done
+				return streamable.Shutdown(ctx)
 			}
 		}
 	}
@@ -158,13 +183,15 @@ func (s *Server) handler(next http.Handler) http.Handler {
 	multi := s.flags.CredentialsFromHeaders
 	h := s.cap.limit(s.ids, multi, next)
 	h = stampNotifications(h)
+	// Inside bodyLimit: the body is in memory, so a listening stream can be told from a call.
+	h = s.countInflight(h)
 	h = bodyLimit(s.flags.Limits.MaxBody, h)
 	// Within the read deadline: duplicate keys and integers past 2^53 are refused before mcp-go
 	// decodes (and silently merges or rounds) them. Outside bodyLimit, whose in-memory body the
 	// checks below it read.
 	h = jsonguard.Middleware(h)
 	h = readDeadline(s.flags.Limits.ReadTimeout, h)
-	h = rateLimit(s.Limiters, multi, h)
+	h = rateLimit(s.Limiters, s.observer(), multi, h)
 	h = sessions(s.ids, multi, h)
 	if multi {
 		h = tenantCredentials(h)
@@ -173,16 +200,38 @@ func (s *Server) handler(next http.Handler) http.Handler {
 		h = bearer(s.token, h)
 	}
 	h = origin(splitList(s.flags.AllowedOrigins), h)
-	h = queryCredentials(h)
-	return s.countInflight(h)
+	return queryCredentials(h)
 }
 
+func (s *Server) observer() Observer {
+	if s.Observer == nil {
+		return noObserver{}
+	}
+	return s.Observer
+}
+
+// countInflight counts the calls under way, for shutdown: every POST but a 2026-07-28
+// subscriptions/listen, which is a listening stream like a 2025-11-25 GET and never ends
+// by itself.
 func (s *Server) countInflight(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
+		if r.Method == http.MethodPost && !listens(r) {
 			s.inflight.Add(1)
 			defer s.inflight.Add(-1)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// listens reports whether a POST opens a listening stream (subscriptions/listen). The body has
+// been read by [bodyLimit], so reading it again is from memory.
+func listens(r *http.Request) bool {
+	body, ok := r.Body.(*memBody)
+	if !ok {
+		return false
+	}
+	var msg struct {
+		Method string `json:"method"`
+	}
+	return json.Unmarshal(body.data, &msg) == nil && msg.Method == "subscriptions/listen"
 }

@@ -77,10 +77,13 @@ func sessions(ids *sessionIDs, multiTenant bool, next http.Handler) http.Handler
 // sessionCap counts live sessions, and the requests in flight that may register one: together
 // they never exceed max, however many initialize at once.
 type sessionCap struct {
-	max int
+	max    int
+	shared SessionCounter // nil: this replica's count is the only one
+	obs    Observer
 
 	mu            sync.Mutex
 	live, pending int
+	held          map[string]func() // session id → its place under the shared cap
 }
 
 // reservationKey carries a request's *reservation to the session-registration hook.
@@ -90,8 +93,9 @@ type reservationKey struct{}
 // released when the session registers (the place becomes the live session's) or when the
 // request ends without one.
 type reservation struct {
-	c    *sessionCap
-	done bool // under c.mu
+	c      *sessionCap
+	done   bool   // under c.mu
+	shared func() // the place under the shared cap, until the session takes it (under c.mu)
 }
 
 func (c *sessionCap) reserve() (*reservation, bool) {
@@ -106,8 +110,13 @@ func (c *sessionCap) reserve() (*reservation, bool) {
 
 func (r *reservation) release() {
 	r.c.mu.Lock()
-	defer r.c.mu.Unlock()
 	r.releaseLocked()
+	shared := r.shared
+	r.shared = nil
+	r.c.mu.Unlock()
+	if shared != nil {
+		shared() // no session took it
+	}
 }
 
 func (r *reservation) releaseLocked() {
@@ -120,18 +129,32 @@ func (r *reservation) releaseLocked() {
 // hooks keeps the count of live sessions: register them on the MCP server.
 func (c *sessionCap) hooks() *server.Hooks {
 	h := &server.Hooks{}
-	h.AddOnRegisterSession(func(ctx context.Context, _ server.ClientSession) {
+	h.AddOnRegisterSession(func(ctx context.Context, cs server.ClientSession) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.live++
+		c.obs.SessionOpened()
 		if res, ok := ctx.Value(reservationKey{}).(*reservation); ok {
 			res.releaseLocked()
+			if res.shared != nil {
+				if c.held == nil {
+					c.held = map[string]func(){}
+				}
+				c.held[cs.SessionID()] = res.shared
+				res.shared = nil
+			}
 		}
 	})
-	h.AddOnUnregisterSession(func(context.Context, server.ClientSession) {
+	h.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) {
 		c.mu.Lock()
-		defer c.mu.Unlock()
 		c.live--
+		c.obs.SessionClosed()
+		shared := c.held[cs.SessionID()]
+		delete(c.held, cs.SessionID())
+		c.mu.Unlock()
+		if shared != nil {
+			shared()
+		}
 	})
 	return h
 }
@@ -146,6 +169,19 @@ func (c *sessionCap) limit(ids *sessionIDs, multiTenant bool, next http.Handler)
 			return
 		}
 		res, ok := c.reserve()
+		if ok && c.shared != nil {
+			var release func()
+			var err error
+			release, ok, err = c.shared.Acquire(r.Context())
+			if err != nil {
+				res.release()
+				return // the client went away
+			}
+			if !ok {
+				res.release()
+			}
+			res.shared = release
+		}
 		if !ok {
 			w.Header().Set("Retry-After", "5")
 			httpError(w, http.StatusServiceUnavailable, "too many live sessions: end unused sessions (DELETE) or retry later")

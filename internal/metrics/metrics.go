@@ -35,6 +35,7 @@ const (
 	OutcomeInvalid       Outcome = "invalid"        // refused by validation, nothing sent
 	OutcomeRefused       Outcome = "refused"        // refused by a guard, nothing sent
 	OutcomeDeclined      Outcome = "declined"       // the human declined the confirmation
+	OutcomeNeedsInput    Outcome = "needs_input"    // waits for the human's confirmation
 	OutcomeRateLimited   Outcome = "rate_limited"   // refused by a rate limit
 	OutcomeUpstreamError Outcome = "upstream_error" // Exoscale answered with an error
 	OutcomeUnavailable   Outcome = "unavailable"    // replicas could not coordinate (Redis down)
@@ -43,7 +44,7 @@ const (
 	OutcomeInternal      Outcome = "internal_error" // a bug
 )
 
-var outcomes = set(OutcomeOK, OutcomeDryRun, OutcomeInvalid, OutcomeRefused, OutcomeDeclined,
+var outcomes = set(OutcomeOK, OutcomeDryRun, OutcomeInvalid, OutcomeRefused, OutcomeDeclined, OutcomeNeedsInput,
 	OutcomeRateLimited, OutcomeUpstreamError, OutcomeUnavailable, OutcomeTimeout, OutcomeCanceled,
 	OutcomeInternal)
 

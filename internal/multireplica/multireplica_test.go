@@ -283,22 +283,56 @@ func (r *replica) toolCalls(t *testing.T, tool string) int {
 	return total
 }
 
-// headers adds the tenant's credential to every request.
+// headers adds the tenant's credential to every request. With retry429 it also does what a
+// well-behaved client does when the per-credential limit (25/s here, for the scenario that
+// measures it) refuses a request: wait out Retry-After and send it again, a bounded number of
+// times. Every scenario but the one that counts the refusals uses it, as they all spend the
+// same credential's budget.
 type headers struct {
 	key, secret string
 	base        http.RoundTripper
+	retry429    bool
 }
 
 func (h headers) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("X-Exoscale-Api-Key", h.key)
-	req.Header.Set("X-Exoscale-Api-Secret", h.secret)
-	return h.base.RoundTrip(req)
+	for attempt := 0; ; attempt++ {
+		r := req.Clone(req.Context())
+		if attempt > 0 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			r.Body = body
+		}
+		r.Header.Set("X-Exoscale-Api-Key", h.key)
+		r.Header.Set("X-Exoscale-Api-Secret", h.secret)
+		resp, err := h.base.RoundTrip(r)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests || !h.retry429 || attempt >= 20 || (req.Body != nil && req.GetBody == nil) {
+			return resp, err
+		}
+		wait := 250 * time.Millisecond
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			wait = min(time.Duration(s)*time.Second, 2*time.Second)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		select {
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // dial connects a sessionless (2026-07-28) client to url with the given credential. With
 // manualInput the client returns input-required results instead of answering them.
 func dial(t *testing.T, url, key, secret string, manualInput bool) *sdk.ClientSession {
+	t.Helper()
+	return dialWith(t, url, headers{key: key, secret: secret, base: &http.Transport{MaxIdleConnsPerHost: 16}, retry429: true}, manualInput)
+}
+
+// dialWith is dial through the given transport.
+func dialWith(t *testing.T, url string, rt headers, manualInput bool) *sdk.ClientSession {
 	t.Helper()
 	opts := &sdk.ClientOptions{
 		ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
@@ -309,7 +343,7 @@ func dial(t *testing.T, url, key, secret string, manualInput bool) *sdk.ClientSe
 		opts.MultiRoundTrip = &sdk.MultiRoundTripOptions{Disabled: true}
 	}
 	client := sdk.NewClient(&sdk.Implementation{Name: "multireplica-test", Version: "1"}, opts)
-	hc := &http.Client{Transport: headers{key, secret, &http.Transport{MaxIdleConnsPerHost: 16}}, Timeout: 60 * time.Second}
+	hc := &http.Client{Transport: rt, Timeout: 60 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: hc, MaxRetries: -1}, nil)
@@ -429,7 +463,7 @@ func (c *cluster) newCredential(t *testing.T, cs *sdk.ClientSession, name string
 // granted at most burst + rate × elapsed in total.
 func (c *cluster) credentialLimitAcrossReplicas(t *testing.T) {
 	key, secret := c.newCredential(t, dial(t, c.proxy, c.key, c.secret, false), "mr-rate")
-	cs := dial(t, c.proxy, key, secret, false)
+	cs := dialWith(t, c.proxy, headers{key: key, secret: secret, base: &http.Transport{MaxIdleConnsPerHost: 16}}, false)
 	var granted, limited atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -582,7 +616,7 @@ func (c *cluster) redisStoppedMidRun(t *testing.T) {
 // replica with exit 0.
 func (c *cluster) gracefulShutdown(t *testing.T) {
 	client := sdk.NewClient(&sdk.Implementation{Name: "multireplica-test", Version: "1"}, nil)
-	hc := &http.Client{Transport: headers{c.key, c.secret, http.DefaultTransport}}
+	hc := &http.Client{Transport: headers{key: c.key, secret: c.secret, base: http.DefaultTransport, retry429: true}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: c.proxy, HTTPClient: hc, MaxRetries: -1}, &sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
