@@ -158,10 +158,22 @@ var Hints = struct {
 	GrantInRole string
 	// OrgPolicy shows the organization policy.
 	OrgPolicy string
+	// NewRole and NewKey make a role and a key on it, when a role cannot be changed.
+	NewRole, NewKey string
+	// AssumeRolePolicy changes who may assume a role.
+	AssumeRolePolicy string
+	// WhichRule names the policy rule that decides an operation (a tool of tools/iamtools,
+	// not a catalog operation).
+	WhichRule string
 }{
 	Operation:   "get-operation",
 	GrantInRole: "get-iam-role, then update-iam-role-policy",
 	OrgPolicy:   "get-iam-organization-policy",
+	NewRole:     "create-iam-role",
+	NewKey:      "create-api-key",
+	// The argument the catalog's update-iam-role takes.
+	AssumeRolePolicy: "update-iam-role with assume-role-policy",
+	WhichRule:        "check-iam-access",
 }
 
 // Lesson is one sentence of the MCP instructions' lesson in the workflow the tools serve. It

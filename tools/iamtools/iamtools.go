@@ -422,7 +422,13 @@ func read(ctx context.Context, c Caller, tool, operation, id string) (map[string
 		return nil, tools.Failure(tools.Failed, fmt.Sprintf("%s: %s failed: %v", tool, operation, err)), false
 	}
 	if res.IsError() {
-		return nil, tools.Failure(res.Outcome, fmt.Sprintf("%s: reading with %s failed, so nothing was evaluated: %s", tool, operation, res.Text)), false
+		text := res.Text
+		if strings.Contains(text, " 403 ") || strings.HasPrefix(text, operation+": 403") {
+			// The step's advice may point back here ("if this key can still read IAM"): it
+			// cannot, so say so rather than send the model round in a circle.
+			text += " So " + tool + " cannot answer with this server's key; the operator can read the policies in the Exoscale portal."
+		}
+		return nil, tools.Failure(res.Outcome, fmt.Sprintf("%s: reading with %s failed, so nothing was evaluated: %s", tool, operation, text)), false
 	}
 	obj, err := res.Object()
 	if err != nil {

@@ -265,3 +265,28 @@ func TestTools_ServedInReadOnlyMode(t *testing.T) {
 	assert.Len(t, only.Tools(), 2)
 	assert.Len(t, only.Resources(), 2, "resources are kept by tool filters")
 }
+
+// TestCheckIAMAccess_KeyThatCannotReadIAMIsNotSentInACircle: the 403 advice says "if this key
+// can still read IAM, check-iam-access ..."; when check-iam-access itself is refused the read,
+// it says it cannot answer with this key and what the operator can do instead.
+func TestCheckIAMAccess_KeyThatCannotReadIAMIsNotSentInACircle(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.New()
+	base, stop, err := sb.Start()
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	key, secret, ok := sb.KeyCredentials(sandbox.RestrictedKeyName)
+	require.True(t, ok)
+	c, err := apiclient.New(apiclient.Config{Endpoint: base, Credentials: apiclient.Credentials{Key: key, Secret: secret}, MaxRetries: -1})
+	require.NoError(t, err)
+	e, err := tools.New(tools.Options{Client: c, Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
+	require.NoError(t, err)
+	var reg tools.Registry
+	require.NoError(t, Register(&reg, e))
+	v := &env{sb: sb, e: e, reg: &reg, key: key}
+
+	res, _ := v.call(t, "check-iam-access", map[string]any{"api-key": key, "operations": []any{"list-api-keys"}})
+	require.True(t, res.IsError())
+	assert.Contains(t, res.Text, "403")
+	assert.Contains(t, res.Text, "check-iam-access cannot answer with this server's key")
+}
