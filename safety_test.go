@@ -470,7 +470,7 @@ func TestInstructions_SayHowSecretsAreDelivered(t *testing.T) {
 	assert.Contains(t, file, "written to a file")
 	assert.Contains(t, inline, "in the results")
 	for _, s := range []string{file, inline} {
-		assert.Contains(t, s, "create-iam-role")
+		assert.Contains(t, s, "create-restricted-api-key", "the one-call restricted key is taught where it is served")
 		assert.Contains(t, s, "dry-run")
 	}
 }
