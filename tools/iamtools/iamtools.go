@@ -55,6 +55,14 @@ const listSchema = `{"type":"object","properties":{"service":{"type":"string","d
 
 const checkSchema = `{"type":"object","properties":{"api-key":{"type":"string","pattern":"^EXO","description":"IAM API key (EXO…)"},"role-id":{"type":"string","description":"IAM role id"},"policy":{"type":"object","description":"draft role policy, to test before creating it"},"operations":{"type":"array","items":{"type":"string"},"minItems":1,"maxItems":100,"description":"operationIds, see list-iam-operations"},"zone":{"type":"string","description":"e.g. ch-gva-2"},"source-ip":{"type":"string"},"parameters":{"type":"object","description":"request parameters, for rules on parameters.*"}},"required":["operations"],"additionalProperties":false}`
 
+// Output schemas, lenient like the catalog's: they describe the top-level fields and require
+// none (list-iam-operations answers with counts without arguments, rows with them).
+const (
+	listOutput = `{"type":"object","properties":{"total":{"type":"integer","description":"operations in all (no arguments)"},"services":{"type":"array","items":{"type":"object"},"description":"per service: service, operations, documented (no arguments)"},"filter":{"type":"string","description":"how to list rows (no arguments)"},"operations":{"type":"array","items":{"type":"object","properties":{"operation":{"type":"string"},"service":{"type":"string"},"service-inferred":{"type":"boolean"},"method":{"type":"string"},"path":{"type":"string"},"access":{"type":"string","enum":["read","write"]}}}},"count":{"type":"integer"}}}`
+
+	checkOutput = `{"type":"object","properties":{"subject":{"type":"object","description":"what was evaluated: api-key, role-id, role-name, or policy: draft"},"results":{"type":"array","items":{"type":"object","properties":{"operation":{"type":"string"},"service":{"type":"string"},"service-inferred":{"type":"boolean"},"decision":{"type":"string","enum":["allow","deny","conditional"]},"layer":{"type":"string"},"by":{"type":"string"},"rule":{"type":"object","description":"index, expression"},"depends-on":{"type":"array","items":{"type":"string"}},"fix":{"type":"array","items":{"type":"object"},"description":"for a deny: tool, arguments, summary (not applied)"}}}}}}`
+)
+
 // Tools returns list-iam-operations and check-iam-access. c may be nil for a tool table; the
 // handlers need it only when called.
 func Tools(c Caller) []tools.Tool {
@@ -65,13 +73,13 @@ func Tools(c Caller) []tools.Tool {
 		{
 			Name: "list-iam-operations", Title: "List the operations an IAM policy can name", Toolset: Toolset,
 			Description: "List Exoscale API operations (operationId, service class, method, path, read|write) for IAM policy rules. Without arguments: counts per service. Inferred service classes are marked.",
-			InputSchema: json.RawMessage(listSchema), Annotations: ro, Access: schemas.Read,
+			InputSchema: json.RawMessage(listSchema), OutputSchema: json.RawMessage(listOutput), Annotations: ro, Access: schemas.Read,
 			Handler: listOperations,
 		},
 		{
 			Name: "check-iam-access", Title: "Check what a key, role or policy allows", Toolset: Toolset,
 			Description: "Evaluate IAM access without calling anything: give exactly one of api-key, role-id or policy (a draft), and operations. Per operation: decision allow|deny|conditional, the layer and rule deciding; for a deny, a fix as ready update-iam-role-policy arguments. Applies nothing.",
-			InputSchema: json.RawMessage(checkSchema), Annotations: checkAnn, Access: schemas.Read,
+			InputSchema: json.RawMessage(checkSchema), OutputSchema: json.RawMessage(checkOutput), Annotations: checkAnn, Access: schemas.Read,
 			Handler: func(ctx context.Context, args map[string]any) (tools.Result, error) {
 				return checkAccess(ctx, c, args)
 			},

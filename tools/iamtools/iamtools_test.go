@@ -12,6 +12,7 @@ import (
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
 
@@ -289,4 +290,45 @@ func TestCheckIAMAccess_KeyThatCannotReadIAMIsNotSentInACircle(t *testing.T) {
 	require.True(t, res.IsError())
 	assert.Contains(t, res.Text, "403")
 	assert.Contains(t, res.Text, "check-iam-access cannot answer with this server's key")
+}
+
+// TestIAMTools_AnswerWithinTheirOutputSchemas: each answer of list-iam-operations (counts, and
+// rows) and check-iam-access (role, key, draft; allow, deny with fix, conditional) validates
+// against the tool's output schema, which describes every top-level field and requires none.
+func TestIAMTools_AnswerWithinTheirOutputSchemas(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	cases := []struct {
+		tool string
+		args map[string]any
+	}{
+		{"list-iam-operations", nil},
+		{"list-iam-operations", map[string]any{"service": "iam", "access": "read"}},
+		{"list-iam-operations", map[string]any{"match": "no-such-thing"}},
+		{"check-iam-access", map[string]any{"role-id": sandbox.RestrictedRoleID, "operations": []any{"list-zones", "list-api-keys"}}},
+		{"check-iam-access", map[string]any{"api-key": v.key, "operations": []any{"create-api-key"}, "zone": "ch-gva-2"}},
+		{"check-iam-access", map[string]any{"policy": map[string]any{"default-service-strategy": "deny", "services": map[string]any{
+			"compute": map[string]any{"type": "rules", "rules": []any{map[string]any{"action": "allow", "expression": "zone == 'ch-gva-2'"}}}}},
+			"operations": []any{"list-instances", "list-api-keys"}}},
+	}
+	for _, tc := range cases {
+		tool, ok := v.reg.Tool(tc.tool)
+		require.True(t, ok)
+		res, out := v.call(t, tc.tool, tc.args)
+		require.False(t, res.IsError(), res.Text)
+		require.NotEmpty(t, tool.OutputSchema)
+		err := schemas.Validate(schemas.Operation{Name: tc.tool + " output", InputSchema: tool.OutputSchema}, out)
+		assert.NoError(t, err, "%s %v", tc.tool, tc.args)
+		var s struct {
+			Type       string                     `json:"type"`
+			Properties map[string]json.RawMessage `json:"properties"`
+			Required   []string                   `json:"required"`
+		}
+		require.NoError(t, json.Unmarshal(tool.OutputSchema, &s))
+		assert.Equal(t, "object", s.Type)
+		assert.Empty(t, s.Required)
+		for field := range out {
+			assert.Contains(t, s.Properties, field, "%s: %q is not described", tc.tool, field)
+		}
+	}
 }
