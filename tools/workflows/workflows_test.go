@@ -563,3 +563,60 @@ func TestTools_AnnotationsAndToolsets(t *testing.T) {
 		assert.Equal(t, w.readOnly, tools.Filter{ReadOnly: true}.Allows(tl), "%s: served under --read-only iff read-only", name)
 	}
 }
+
+// TestAuditIAMKeys_DoesNotCallANewKeyStale: a key created minutes ago has made no change, but
+// it is not "no event for 90 days" with delete-api-key as the fix; the seeded key still is.
+func TestAuditIAMKeys_DoesNotCallANewKeyStale(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	ctx := context.Background()
+	created := obj(t, v.call(t, ctx, CreateRestrictedKey, `{"name":"fresh","operations":["list-zones"]}`))
+	out := obj(t, v.call(t, ctx, AuditKeys, `{}`))
+	var findings []Finding
+	b, _ := json.Marshal(out["findings"])
+	require.NoError(t, json.Unmarshal(b, &findings))
+	stale := map[string]bool{}
+	for _, f := range findings {
+		if strings.HasPrefix(f.Finding, "no event for") {
+			stale[f.Subject.ID] = true
+		}
+	}
+	assert.False(t, stale[created["key"].(string)], "a key created just now is not stale: %s", b)
+	assert.True(t, stale[v.keysNamed(sandbox.RestrictedKeyName)[0].Key])
+}
+
+// TestAuditIAMKeys_KeyThatCannotReadSaysSoOnce: on a key refused the reads, the audit answers
+// an empty findings list (not null), each unavailable read as Exoscale's answer only, and the
+// advice once, in the notes.
+func TestAuditIAMKeys_KeyThatCannotReadSaysSoOnce(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.New()
+	base, stop, err := sb.Start()
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	key, secret, ok := sb.KeyCredentials(sandbox.RestrictedKeyName)
+	require.True(t, ok)
+	e, err := tools.New(tools.Options{Client: newClient(t, base, apiclient.Credentials{Key: key, Secret: secret}), Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
+	require.NoError(t, err)
+	var audit tools.Tool
+	for _, tl := range Tools(e, Options{}) {
+		if tl.Name == AuditKeys {
+			audit = tl
+		}
+	}
+	res, err := audit.Handler(context.Background(), map[string]any{})
+	require.NoError(t, err)
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	assert.Contains(t, string(res.Value), `"findings":[]`)
+	out := obj(t, res)
+	un := anyStrings(out["unavailable"])
+	require.NotEmpty(t, un)
+	for _, u := range un {
+		op, rest, _ := strings.Cut(u, ": ")
+		assert.False(t, strings.HasPrefix(rest, op+":"), "the operation is named once: %s", u)
+		assert.Contains(t, rest, "403 Forbidden")
+		assert.NotContains(t, u, "check-iam-access", "no advice per entry: %s", u)
+	}
+	notes := strings.Join(anyStrings(out["notes"]), " ")
+	assert.Equal(t, 1, strings.Count(notes, "the operator can allow them"), notes)
+}
