@@ -49,7 +49,7 @@ func (w *workflows) createRestricted(ctx context.Context, args map[string]any) (
 	}
 	p, err := policy.Restrict(r)
 	if err != nil {
-		return tools.Failure(tools.Invalid, fmt.Sprintf("%s: %v. Nothing was sent.", tool, err)), nil
+		return restrictionInvalid(tool, err), nil
 	}
 	var notes []string
 	if boolArg(args, "include-get-operation", true) {
@@ -104,6 +104,16 @@ func allowedSummary(r policy.Restriction) string {
 		s += " in " + strings.Join(r.Zones, ", ")
 	}
 	return s
+}
+
+// restrictionInvalid is the answer to operations, services or zones a policy cannot be built
+// from, as one sentence ("did you mean list-instances?" keeps its question mark).
+func restrictionInvalid(tool string, err error) tools.Result {
+	msg := err.Error()
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") {
+		msg += "."
+	}
+	return tools.Failure(tools.Invalid, fmt.Sprintf("%s: %s Nothing was sent; list-iam-operations lists the operations and their services.", tool, msg))
 }
 
 func problemList(ps []policy.Problem) string {

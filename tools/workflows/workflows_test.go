@@ -157,6 +157,8 @@ func TestCreateRestrictedAPIKey_UnknownOperationSuggestsAndSendsNothing(t *testi
 	res := v.call(t, context.Background(), CreateRestrictedKey, `{"name":"k","operations":["list-zone"]}`)
 	require.Equal(t, tools.Invalid, res.Outcome)
 	assert.Contains(t, res.Text, "list-zones")
+	assert.NotContains(t, res.Text, "?.", "one sentence, one stop")
+	assert.Contains(t, res.Text, "list-iam-operations")
 	assert.Zero(t, v.writes())
 
 	res = v.call(t, context.Background(), CreateRestrictedKey, `{"name":"k"}`)
