@@ -133,7 +133,10 @@ func TestCreateRestrictedAPIKey_AsyncOperationsBringGetOperation(t *testing.T) {
 	require.Equal(t, tools.DryRun, res.Outcome, res.Text)
 	out := obj(t, res)
 	assert.Contains(t, string(res.Value), "get-operation")
-	assert.Contains(t, strings.Join(anyStrings(out["notes"]), " "), "asynchronous")
+	assert.Contains(t, strings.Join(anyStrings(out["notes"]), " "), "'delete-ai-api-key' answers with an asynchronous operation")
+	res = v.call(t, context.Background(), CreateRestrictedKey, `{"name":"cmp","services":["dbaas"],"dry-run":true}`)
+	require.Equal(t, tools.DryRun, res.Outcome, res.Text)
+	assert.Regexp(t, `'[a-z-]+', '[a-z-]+', '[a-z-]+'( and \d+ more) answer with`, strings.Join(anyStrings(obj(t, res)["notes"]), " "), "the list says when it is cut")
 
 	res = v.call(t, context.Background(), CreateRestrictedKey, `{"name":"deleter","operations":["delete-ai-api-key"],"include-get-operation":false,"dry-run":true}`)
 	require.Equal(t, tools.DryRun, res.Outcome, res.Text)
