@@ -286,6 +286,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 	// The role layer.
 	var role *policy.Policy
 	subject := map[string]any{}
+	frozen := false // the role cannot be updated (editable: false)
 	switch {
 	case hasDraft && draft != nil:
 		raw, _ := json.Marshal(draft)
@@ -315,6 +316,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 		if name, ok := obj["name"].(string); ok {
 			subject["role-name"] = name
 		}
+		frozen = obj["editable"] == false
 		p, err := policyValue(obj["policy"])
 		if err != nil {
 			return tools.Failure(tools.Failed, fmt.Sprintf("%s: the role %s's policy cannot be read by this server (%v).", tool, roleID, err)), nil
@@ -345,7 +347,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 			a.Rule = &ruleRef{Index: d.Rule, Expression: d.Expression}
 		}
 		if d.Outcome == policy.Deny {
-			a.Fix = fixes(org, role, req, roleID, hasDraft && draft != nil)
+			a.Fix = fixes(org, role, req, roleID, hasDraft && draft != nil, frozen)
 		}
 		out = append(out, a)
 	}
@@ -360,7 +362,10 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 }
 
 // fixes turns policy.Fix's proposals into ready tool arguments.
-func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft bool) []fixArgs {
+// fixes proposes the calls that would allow req. A role created with editable: false cannot
+// be updated by any key, so its fix is a new role with the changed policy (keys cannot change
+// role: new keys go on it), never an update the API would refuse.
+func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft, frozen bool) []fixArgs {
 	if role == nil {
 		role = policy.AllowAll()
 	}
@@ -379,6 +384,9 @@ func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft bo
 		case draft:
 			f.Tool, f.Arguments = opNewRole, map[string]any{"policy": flat}
 			f.Summary += " (in the draft; add the role's name)"
+		case frozen:
+			f.Tool, f.Arguments = opNewRole, map[string]any{"policy": flat}
+			f.Summary += " (role " + roleID + " was created with editable: false and cannot be updated: create a role with this policy, add its name, and new keys on it)"
 		default:
 			flat["id"] = roleID
 			f.Tool, f.Arguments = opSetRole, flat

@@ -332,3 +332,38 @@ func TestIAMTools_AnswerWithinTheirOutputSchemas(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckIAMAccess_NonEditableRoleFixIsANewRole: for a role created with editable: false,
+// a deny's fix is create-iam-role with the changed policy, not update-iam-role-policy, which
+// Exoscale refuses for such a role.
+func TestCheckIAMAccess_NonEditableRoleFixIsANewRole(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	deny := map[string]any{"default-service-strategy": "deny", "services": map[string]any{}}
+	made, err := v.e.Call(context.Background(), "create-iam-role", map[string]any{"name": "frozen", "editable": false, "policy": deny})
+	require.NoError(t, err)
+	require.Equal(t, tools.OK, made.Outcome, made.Text)
+	var role struct {
+		ID        string `json:"id"`
+		Reference struct{ ID string } `json:"reference"`
+	}
+	require.NoError(t, json.Unmarshal(made.Value, &role))
+	id := role.ID
+	if id == "" {
+		id = role.Reference.ID
+	}
+	require.NotEmpty(t, id)
+
+	res, out := v.call(t, "check-iam-access", map[string]any{"role-id": id, "operations": []any{"list-zones"}})
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	b, _ := json.Marshal(out["results"])
+	assert.Contains(t, string(b), `"tool":"create-iam-role"`)
+	assert.NotContains(t, string(b), "update-iam-role-policy")
+	assert.Contains(t, string(b), "editable: false")
+
+	// An editable role keeps the update.
+	res, out = v.call(t, "check-iam-access", map[string]any{"role-id": sandbox.RestrictedRoleID, "operations": []any{"list-api-keys"}})
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	b, _ = json.Marshal(out["results"])
+	assert.Contains(t, string(b), `"tool":"update-iam-role-policy"`)
+}

@@ -325,8 +325,15 @@ func (w *workflows) findings(ctx context.Context, d auditData, days int, since t
 					}
 				}
 				if pa, err := policyArgs(rp); err == nil {
-					pa["id"] = id
-					f.Fix = &toolCall{Tool: "update-iam-role-policy", Arguments: pa}
+					if r["editable"] == false {
+						// No key can update such a role: the fix is a role without those
+						// operations, and new keys on it.
+						f.Why += "; the role was created with editable: false, so the fix is a new role and new keys on it"
+						f.Fix = &toolCall{Tool: "create-iam-role", Arguments: map[string]any{"name": name + "-restricted", "policy": pa}}
+					} else {
+						pa["id"] = id
+						f.Fix = &toolCall{Tool: "update-iam-role-policy", Arguments: pa}
+					}
 				}
 			}
 			out = append(out, f)

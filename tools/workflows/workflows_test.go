@@ -625,3 +625,30 @@ func TestAuditIAMKeys_KeyThatCannotReadSaysSoOnce(t *testing.T) {
 	notes := strings.Join(anyStrings(out["notes"]), " ")
 	assert.Equal(t, 1, strings.Count(notes, "the operator can allow them"), notes)
 }
+
+// TestAuditIAMKeys_NonEditableRoleFixIsANewRole: a role created with editable: false that can
+// mint keys is fixed by a new role, not by update-iam-role-policy, which Exoscale refuses.
+func TestAuditIAMKeys_NonEditableRoleFixIsANewRole(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	ctx := context.Background()
+	pol := map[string]any{"default-service-strategy": "deny", "services": map[string]any{
+		"iam": map[string]any{"type": "rules", "rules": []any{map[string]any{"action": "allow", "expression": "operation == 'create-api-key'"}}}}}
+	r, err := v.e.Call(ctx, "create-iam-role", map[string]any{"name": "frozen-minter", "editable": false, "policy": pol})
+	require.NoError(t, err)
+	require.Equal(t, tools.OK, r.Outcome, r.Text)
+	out := obj(t, v.call(t, ctx, AuditKeys, `{}`))
+	b, _ := json.Marshal(out["findings"])
+	var findings []Finding
+	require.NoError(t, json.Unmarshal(b, &findings))
+	var mint *Finding
+	for i, f := range findings {
+		if f.Subject.Name == "frozen-minter" && f.Finding == "role that can mint keys or change policies" {
+			mint = &findings[i]
+		}
+	}
+	require.NotNil(t, mint, "%s", b)
+	require.NotNil(t, mint.Fix)
+	assert.Equal(t, "create-iam-role", mint.Fix.Tool)
+	assert.Contains(t, mint.Why, "editable: false")
+}
