@@ -344,7 +344,7 @@ func TestCheckIAMAccess_NonEditableRoleFixIsANewRole(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, tools.OK, made.Outcome, made.Text)
 	var role struct {
-		ID        string `json:"id"`
+		ID        string              `json:"id"`
 		Reference struct{ ID string } `json:"reference"`
 	}
 	require.NoError(t, json.Unmarshal(made.Value, &role))
