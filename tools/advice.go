@@ -94,7 +94,7 @@ func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool) string {
 	case e.Status == http.StatusNotFound && op.Method == http.MethodGet && !strings.Contains(op.Path, "{"):
 		// A read that names no object: the path itself is not served there, so the list
 		// tool (often this very call) is no way to find an id.
-		return "Exoscale does not serve " + op.Name + " at this endpoint and zone; nothing changed. The operator must check the server's endpoint and zone (get-server-identity shows them)."
+		return "Exoscale does not serve " + op.Name + " at this endpoint and zone; nothing changed. Retrying will not help: the operator must check the server's zone (--zone, EXOSCALE_ZONE) and endpoint."
 	case e.Status == http.StatusNotFound:
 		return "Not found: check the id; " + schemas.Toolset(op.Toolset).ListHint + "."
 	case e.Status == http.StatusConflict:
