@@ -390,6 +390,7 @@ func TestConfirmPlan_WithoutElicitationRefusesBeforeAnything(t *testing.T) {
 	require.Equal(t, tools.Refused, res.Outcome, res.Text)
 	assert.Contains(t, res.Text, "delete-api-key")
 	assert.Contains(t, res.Text, "confirm-fallback")
+	assert.Contains(t, res.Text, `rotate-api-key {"id":"`+old.Key+`"}`, "the rotation that needs no confirmation is offered")
 	assert.Zero(t, v.writes())
 
 	// Without retire-old the plan holds no destructive step: nothing to ask.
