@@ -56,9 +56,9 @@ func reasonSuffix(o *apiclient.Operation) string {
 // another call of that service, and a role that cannot be edited is not "granted" anything.
 func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool) string {
 	text := strings.ToLower(e.Message + " " + e.Title + " " + e.Detail)
-	key, fixCreds, another := "the server's key", "the operator must check the key and secret the server runs with", "run the server with another key"
+	key, fixCreds, another, who := "the server's key", "the operator must check the key and secret the server runs with", "run the server with another key", "the operator"
 	if tenant {
-		key, fixCreds, another = "your key (X-Exoscale-Api-Key)", "check the X-Exoscale-Api-Key and X-Exoscale-Api-Secret your client sends", "send another key"
+		key, fixCreds, another, who = "your key (X-Exoscale-Api-Key)", "check the X-Exoscale-Api-Key and X-Exoscale-Api-Secret your client sends", "send another key", "an administrator of your organization"
 	}
 	switch {
 	case e.Status == http.StatusBadRequest:
@@ -85,11 +85,11 @@ func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool) string {
 		if svc == schemas.Self.Service {
 			// The role refuses IAM calls: reading or fixing the role with the same key would
 			// most likely be refused too.
-			return advice + " Changing that role is an IAM call too, so do not try it with this key: the operator must allow " + op.Name +
+			return advice + " Changing that role is an IAM call too, so do not try it with this key: " + who + " must allow " + op.Name +
 				" in the role with a key that may change IAM (the Exoscale portal, or an administrator's key), or " + another +
 				". If this key can still read IAM, " + schemas.Hints.WhichRule + " with operations [\"" + op.Name + "\"] names the rule that denies it."
 		}
-		return advice + " " + schemas.Hints.WhichRule + " with operations [\"" + op.Name + "\"] names the rule that denies it; the operator can then allow it in the role (" +
+		return advice + " " + schemas.Hints.WhichRule + " with operations [\"" + op.Name + "\"] names the rule that denies it; " + who + " can then allow it in the role (" +
 			schemas.Hints.GrantInRole + ", with a key that may change IAM) or " + another + "."
 	case e.Status == http.StatusNotFound && op.Method == http.MethodGet && !strings.Contains(op.Path, "{"):
 		// A read that names no object: the path itself is not served there, so the list

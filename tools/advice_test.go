@@ -43,7 +43,7 @@ func TestAdvice_NeverProposesWhatTheFailureRulesOut(t *testing.T) {
 		{name: "role policy denies iam", op: "list-api-keys", err: apiclient.Error{Status: 403, Message: "Forbidden by role policy for iam"},
 			mustNot: append(iamCalls, "grant it in the key's IAM role"), must: []string{"operator", "service iam", "do not try it with this key"}, ifReading: "check-iam-access"},
 		{name: "role policy denies iam, tenant", op: "create-api-key", err: apiclient.Error{Status: 403, Message: "Forbidden by role policy for iam"}, tenant: true,
-			mustNot: iamCalls, must: []string{"your key", "send another key"}, ifReading: "check-iam-access"},
+			mustNot: iamCalls, must: []string{"your key", "send another key", "an administrator of your organization"}, ifReading: "check-iam-access"},
 		{name: "role policy denies ai", op: "list-ai-api-keys", err: apiclient.Error{Status: 403, Message: "Forbidden by role policy for ai"},
 			mustNot: []string{"list-ai-api-keys", "get-ai-api-key"}, must: []string{"check-iam-access", "update-iam-role-policy", "service ai"}},
 		{name: "organization policy denies iam", op: "get-iam-role", err: apiclient.Error{Status: 403, Message: "Forbidden by organization policy for iam"},
