@@ -281,7 +281,10 @@ func TestUpstreamErrors_RelayedAsActionableResults(t *testing.T) {
 	msg = limited.fails(t, "list-api-keys", nil)
 	assert.Contains(t, msg, "403")
 	assert.Contains(t, strings.ToLower(msg), "forbidden by role policy")
-	assert.Contains(t, msg, "update-iam-role-policy")
+	// The key may not call IAM: the advice sends the operator, not the model, to change the
+	// role, and proposes no IAM call with this key.
+	assert.Contains(t, msg, "the operator must allow list-api-keys")
+	assert.NotContains(t, msg, "update-iam-role-policy")
 }
 
 // TestStdioBinary_Sandbox spawns the built binary as a client would, with --sandbox and no

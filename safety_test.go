@@ -426,14 +426,18 @@ func TestSecretScan_NoSecretOutsideTheSecretFiles(t *testing.T) {
 			assert.NotContains(t, h, secret, "a secret leaked into %s", name)
 		}
 	}
-	// The minted secrets are in the secret files, and only there. The files of the deleted
-	// keys (the IAM key's, and the AI key's from create, rotate and reveal) were set aside.
+	// The minted secrets are in the secret files, and only there. The AI key's file from
+	// create was retired by the rotation (it held the old value); the files of the deleted
+	// keys (the IAM key's, and the AI key's from rotate and reveal) were set aside on delete.
 	files, err := filepath.Glob(filepath.Join(env.state, "exoscale-keys-mcp", "secrets", "*.env"))
 	require.NoError(t, err)
 	assert.Len(t, files, 1)
+	retired, err := filepath.Glob(filepath.Join(env.state, "exoscale-keys-mcp", "secrets", "*.env.retired"))
+	require.NoError(t, err)
+	assert.Len(t, retired, 1)
 	revoked, err := filepath.Glob(filepath.Join(env.state, "exoscale-keys-mcp", "secrets", "*.env.revoked"))
 	require.NoError(t, err)
-	assert.Len(t, revoked, 4)
+	assert.Len(t, revoked, 3)
 }
 
 // TestConfirm_ModernProtocol: a 2026-07-28 client gets the question as a multi round-trip
@@ -470,7 +474,7 @@ func TestInstructions_SayHowSecretsAreDelivered(t *testing.T) {
 	assert.Contains(t, file, "written to a file")
 	assert.Contains(t, inline, "in the results")
 	for _, s := range []string{file, inline} {
-		assert.Contains(t, s, "create-iam-role")
+		assert.Contains(t, s, "create-restricted-api-key", "the one-call restricted key is taught where it is served")
 		assert.Contains(t, s, "dry-run")
 	}
 }

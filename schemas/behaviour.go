@@ -158,25 +158,43 @@ var Hints = struct {
 	GrantInRole string
 	// OrgPolicy shows the organization policy.
 	OrgPolicy string
+	// NewRole and NewKey make a role and a key on it, when a role cannot be changed.
+	NewRole, NewKey string
+	// AssumeRolePolicy changes who may assume a role.
+	AssumeRolePolicy string
+	// WhichRule names the policy rule that decides an operation (a tool of tools/iamtools,
+	// not a catalog operation).
+	WhichRule string
 }{
 	Operation:   "get-operation",
 	GrantInRole: "get-iam-role, then update-iam-role-policy",
 	OrgPolicy:   "get-iam-organization-policy",
+	NewRole:     "create-iam-role",
+	NewKey:      "create-api-key",
+	// The argument the catalog's update-iam-role takes.
+	AssumeRolePolicy: "update-iam-role with assume-role-policy",
+	WhichRule:        "check-iam-access",
 }
 
 // Lesson is one sentence of the MCP instructions' lesson in the workflow the tools serve. It
-// is said only when every tool in Needs is served, so the instructions never name a tool the
-// model cannot call (read-only mode, a toolset filter).
+// is said only when every tool in Needs is served and none in Unless is, so the instructions
+// never name a tool the model cannot call (read-only mode, a toolset filter) and teach the
+// shortest way the served tools allow.
 type Lesson struct {
-	Text  string
-	Needs []string
+	Text          string
+	Needs, Unless []string
 }
 
-// Workflow is the lesson, the first lines of the MCP instructions, in order.
+// Workflow is the lesson, the first lines of the MCP instructions, in order. The composite
+// tools (tools/workflows) are named here by name: schemas does not import them.
 var Workflow = []Lesson{
 	{Text: "Manage Exoscale credentials: IAM API keys, AI API keys, IAM roles and policies."},
+	{Text: "A restricted key is one call: create-restricted-api-key with name and operations.",
+		Needs: []string{"create-restricted-api-key"}},
 	{Text: "A restricted key is a role plus a key: create-iam-role with a policy (e.g. default-service-strategy deny and one service of rules), then create-api-key with that role-id.",
-		Needs: []string{"create-iam-role", "create-api-key"}},
+		Needs: []string{"create-iam-role", "create-api-key"}, Unless: []string{"create-restricted-api-key"}},
+	{Text: "clone-api-key copies a key's restrictions; rotate-api-key replaces a key.",
+		Needs: []string{"clone-api-key", "rotate-api-key"}},
 	{Text: "Find ids with the list-* tools first."},
 }
 

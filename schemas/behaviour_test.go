@@ -39,6 +39,9 @@ func TestBehaviour_NamesOnlyCatalogOperations(t *testing.T) {
 	}
 	exists(Hints.Operation, "Hints.Operation")
 	exists(Hints.OrgPolicy, "Hints.OrgPolicy")
+	exists(Hints.NewRole, "Hints.NewRole")
+	exists(Hints.NewKey, "Hints.NewKey")
+	exists(strings.Fields(Hints.AssumeRolePolicy)[0], "Hints.AssumeRolePolicy")
 	for _, name := range strings.Split(Hints.GrantInRole, ", then ") {
 		exists(name, "Hints.GrantInRole")
 	}

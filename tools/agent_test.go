@@ -285,11 +285,13 @@ func TestAIKeyResult_SaysHowToCallTheDeployment(t *testing.T) {
 	created, err := res.Object()
 	require.NoError(t, err)
 	id := created["id"].(string)
-	for _, r := range []Result{
-		res,
-		v.call(t, ctx, "reveal-ai-api-key", map[string]any{"id": id}),
-		v.call(t, ctx, "rotate-ai-api-key", map[string]any{"id": id}),
+	// Each call line is run right after its call: a rotation retires the files before it.
+	for _, next := range []func() Result{
+		func() Result { return res },
+		func() Result { return v.call(t, ctx, "reveal-ai-api-key", map[string]any{"id": id}) },
+		func() Result { return v.call(t, ctx, "rotate-ai-api-key", map[string]any{"id": id}) },
 	} {
+		r := next()
 		require.Equal(t, OK, r.Outcome, r.Text)
 		obj, err := r.Object()
 		require.NoError(t, err)

@@ -148,7 +148,7 @@ func (e *Engine) Instructions(reg *Registry) string {
 	serves := func(ok func(Tool) bool) bool { return slices.ContainsFunc(reg.Tools(), ok) }
 	var say []string
 	for _, l := range schemas.Workflow {
-		if !slices.ContainsFunc(l.Needs, func(n string) bool { return !served(n) }) {
+		if !slices.ContainsFunc(l.Needs, func(n string) bool { return !served(n) }) && !slices.ContainsFunc(l.Unless, served) {
 			say = append(say, l.Text)
 		}
 	}
@@ -163,7 +163,7 @@ func (e *Engine) Instructions(reg *Registry) string {
 		say = append(say, "Deleting a key, replacing a policy and rotating are irreversible.")
 	}
 	if served("list-iam-operations") && served("check-iam-access") {
-		say = append(say, "Before writing a policy, list-iam-operations names the operations and check-iam-access tests a key, role or draft policy (exoscale://iam/policy-guide explains policies).")
+		say = append(say, "list-iam-operations names the operations a policy can allow; check-iam-access tests a key, role or draft policy (exoscale://iam/policy-guide explains policies).")
 	}
 	if served("get-server-identity") {
 		say = append(say, "get-server-identity says which key and role this server acts as and what they allow.")

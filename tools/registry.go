@@ -52,6 +52,10 @@ type Prompt struct {
 	Name, Title, Description string
 	Arguments                []PromptArgument
 	Get                      func(ctx context.Context, args map[string]string) (PromptResult, error)
+	// Needs are the tools the prompt's guide tells the model to call: a filtered registry
+	// serves the prompt only when it serves all of them, so a prompt never sends the model to
+	// a tool it cannot call (read-only mode, a toolset filter).
+	Needs []string
 }
 
 // PromptArgument is one argument of a prompt.
@@ -151,7 +155,8 @@ func (f Filter) Allows(t Tool) bool {
 	return true
 }
 
-// Filtered returns a registry with only the tools f allows (resources and prompts kept). A
+// Filtered returns a registry with only the tools f allows, and the prompts whose tools it
+// still serves (resources kept). A
 // name in f that the registry does not know is an error, so a typo in --tools does not
 // silently hide everything.
 func (r *Registry) Filtered(f Filter) (*Registry, error) {
@@ -175,10 +180,15 @@ func (r *Registry) Filtered(f Filter) (*Registry, error) {
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("tool filter: %s", strings.Join(bad, "; "))
 	}
-	out := &Registry{resources: r.resources, templates: r.templates, prompts: r.prompts}
+	out := &Registry{resources: r.resources, templates: r.templates}
 	for _, t := range r.tools {
 		if f.Allows(t) {
 			out.tools = append(out.tools, t)
+		}
+	}
+	for _, p := range r.prompts {
+		if !slices.ContainsFunc(p.Needs, func(name string) bool { _, ok := out.Tool(name); return !ok }) {
+			out.prompts = append(out.prompts, p)
 		}
 	}
 	return out, nil

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/exokeys/exoscale-keys-mcp/internal/safefile"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
 // DeliveryMode says how a secret in a result reaches the user.
@@ -153,6 +154,13 @@ func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, err
 		return ValueResult(OK, shown, "")
 	}
 	keyID := secretKeyID(c, shown)
+	var retired []string
+	if c.op.Access == schemas.Rotate {
+		// The old value stopped working with this answer: set aside the files that hold it
+		// (written by earlier creates, reveals and rotations of this key) before the new file,
+		// which carries the same key id, is written.
+		retired = e.SetAsideSecretFiles(keyID, ".retired")
+	}
 	env := e.dotenv(c, result, secrets, withheld, dep)
 	env.keyID = keyID
 	path, err := writeSecretFile(e.secrets.Dir, fileStem(c, shown), env.content())
@@ -167,6 +175,10 @@ func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, err
 	shown["usage"] = fmt.Sprintf(c.op.SecretFile.Usage, path)
 	dep.show(shown, callLine(c.op.SecretFile.Call, path, dep.model))
 	note := fmt.Sprintf("The secret was written to %s (mode 0600); it is not shown here. See usage below.", path)
+	if len(retired) > 0 {
+		shown["secret-files-retired"] = retired
+		note += fmt.Sprintf(" The earlier secret files of this key hold the old value, which no longer works: renamed %s.", strings.Join(retired, ", "))
+	}
 	if len(withheld) > 0 {
 		names := slices.Sorted(maps.Keys(withheld))
 		shown["withheld"] = names

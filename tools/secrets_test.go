@@ -264,3 +264,33 @@ func TestDotenvValue_SafeToSource(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "sourcing ran a command")
 	assert.Contains(t, string(e.content()), "V0=EXO0a1b2c\n", "plain values stay unquoted for readers that keep quotes")
 }
+
+// TestRotateAIKey_SetsAsideTheFilesHoldingTheOldValue: rotate-ai-api-key renames the secret
+// files of that key written before (create, reveal) to .retired, as rotate-api-key does for
+// IAM keys, and says so; the new file and another key's file stay where they are.
+func TestRotateAIKey_SetsAsideTheFilesHoldingTheOldValue(t *testing.T) {
+	t.Parallel()
+	v, _ := fileEnv(t)
+	ctx := t.Context()
+	created, _ := secretFile(t, v.call(t, ctx, "create-ai-api-key", map[string]any{"name": "bot", "scope": sandbox.PrivateDeploymentID}))
+	id := created["id"].(string)
+	revealed, _ := secretFile(t, v.call(t, ctx, "reveal-ai-api-key", map[string]any{"id": id}))
+	other, _ := secretFile(t, v.call(t, ctx, "create-ai-api-key", map[string]any{"name": "other", "scope": sandbox.PrivateDeploymentID}))
+
+	res := v.call(t, ctx, "rotate-ai-api-key", map[string]any{"id": id})
+	rotated, content := secretFile(t, res)
+	old := []string{created["secret-file"].(string), revealed["secret-file"].(string)}
+	assert.ElementsMatch(t, []any{old[0] + ".retired", old[1] + ".retired"}, rotated["secret-files-retired"])
+	for _, p := range old {
+		assert.NoFileExists(t, p)
+		assert.FileExists(t, p+".retired")
+	}
+	assert.Contains(t, res.Note, "old value, which no longer works")
+	assert.FileExists(t, other["secret-file"].(string), "another key's file is not touched")
+	assert.Contains(t, content, "OPENAI_API_KEY=")
+
+	// A second rotation retires the first rotation's file, and only that one.
+	again, _ := secretFile(t, v.call(t, ctx, "rotate-ai-api-key", map[string]any{"id": id}))
+	assert.Equal(t, []any{rotated["secret-file"].(string) + ".retired"}, again["secret-files-retired"])
+	assert.FileExists(t, again["secret-file"].(string))
+}

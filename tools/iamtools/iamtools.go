@@ -55,6 +55,14 @@ const listSchema = `{"type":"object","properties":{"service":{"type":"string","d
 
 const checkSchema = `{"type":"object","properties":{"api-key":{"type":"string","pattern":"^EXO","description":"IAM API key (EXO…)"},"role-id":{"type":"string","description":"IAM role id"},"policy":{"type":"object","description":"draft role policy, to test before creating it"},"operations":{"type":"array","items":{"type":"string"},"minItems":1,"maxItems":100,"description":"operationIds, see list-iam-operations"},"zone":{"type":"string","description":"e.g. ch-gva-2"},"source-ip":{"type":"string"},"parameters":{"type":"object","description":"request parameters, for rules on parameters.*"}},"required":["operations"],"additionalProperties":false}`
 
+// Output schemas, lenient like the catalog's: they describe the top-level fields and require
+// none (list-iam-operations answers with counts without arguments, rows with them).
+const (
+	listOutput = `{"type":"object","properties":{"total":{"type":"integer","description":"operations in all (no arguments)"},"services":{"type":"array","items":{"type":"object"},"description":"per service: service, operations, documented (no arguments)"},"filter":{"type":"string","description":"how to list rows (no arguments)"},"operations":{"type":"array","items":{"type":"object","properties":{"operation":{"type":"string"},"service":{"type":"string"},"service-inferred":{"type":"boolean"},"method":{"type":"string"},"path":{"type":"string"},"access":{"type":"string","enum":["read","write"]}}}},"count":{"type":"integer"}}}`
+
+	checkOutput = `{"type":"object","properties":{"subject":{"type":"object","description":"what was evaluated: api-key, role-id, role-name, or policy: draft"},"results":{"type":"array","items":{"type":"object","properties":{"operation":{"type":"string"},"service":{"type":"string"},"service-inferred":{"type":"boolean"},"decision":{"type":"string","enum":["allow","deny","conditional"]},"layer":{"type":"string"},"by":{"type":"string"},"rule":{"type":"object","description":"index, expression"},"depends-on":{"type":"array","items":{"type":"string"}},"fix":{"type":"array","items":{"type":"object"},"description":"for a deny: tool, arguments, summary (not applied)"}}}}}}`
+)
+
 // Tools returns list-iam-operations and check-iam-access. c may be nil for a tool table; the
 // handlers need it only when called.
 func Tools(c Caller) []tools.Tool {
@@ -65,13 +73,13 @@ func Tools(c Caller) []tools.Tool {
 		{
 			Name: "list-iam-operations", Title: "List the operations an IAM policy can name", Toolset: Toolset,
 			Description: "List Exoscale API operations (operationId, service class, method, path, read|write) for IAM policy rules. Without arguments: counts per service. Inferred service classes are marked.",
-			InputSchema: json.RawMessage(listSchema), Annotations: ro, Access: schemas.Read,
+			InputSchema: json.RawMessage(listSchema), OutputSchema: json.RawMessage(listOutput), Annotations: ro, Access: schemas.Read,
 			Handler: listOperations,
 		},
 		{
 			Name: "check-iam-access", Title: "Check what a key, role or policy allows", Toolset: Toolset,
 			Description: "Evaluate IAM access without calling anything: give exactly one of api-key, role-id or policy (a draft), and operations. Per operation: decision allow|deny|conditional, the layer and rule deciding; for a deny, a fix as ready update-iam-role-policy arguments. Applies nothing.",
-			InputSchema: json.RawMessage(checkSchema), Annotations: checkAnn, Access: schemas.Read,
+			InputSchema: json.RawMessage(checkSchema), OutputSchema: json.RawMessage(checkOutput), Annotations: checkAnn, Access: schemas.Read,
 			Handler: func(ctx context.Context, args map[string]any) (tools.Result, error) {
 				return checkAccess(ctx, c, args)
 			},
@@ -278,6 +286,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 	// The role layer.
 	var role *policy.Policy
 	subject := map[string]any{}
+	frozen := false // the role cannot be updated (editable: false)
 	switch {
 	case hasDraft && draft != nil:
 		raw, _ := json.Marshal(draft)
@@ -307,6 +316,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 		if name, ok := obj["name"].(string); ok {
 			subject["role-name"] = name
 		}
+		frozen = obj["editable"] == false
 		p, err := policyValue(obj["policy"])
 		if err != nil {
 			return tools.Failure(tools.Failed, fmt.Sprintf("%s: the role %s's policy cannot be read by this server (%v).", tool, roleID, err)), nil
@@ -337,7 +347,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 			a.Rule = &ruleRef{Index: d.Rule, Expression: d.Expression}
 		}
 		if d.Outcome == policy.Deny {
-			a.Fix = fixes(org, role, req, roleID, hasDraft && draft != nil)
+			a.Fix = fixes(org, role, req, roleID, hasDraft && draft != nil, frozen)
 		}
 		out = append(out, a)
 	}
@@ -352,7 +362,10 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 }
 
 // fixes turns policy.Fix's proposals into ready tool arguments.
-func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft bool) []fixArgs {
+// fixes proposes the calls that would allow req. A role created with editable: false cannot
+// be updated by any key, so its fix is a new role with the changed policy (keys cannot change
+// role: new keys go on it), never an update the API would refuse.
+func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft, frozen bool) []fixArgs {
 	if role == nil {
 		role = policy.AllowAll()
 	}
@@ -371,6 +384,9 @@ func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft bo
 		case draft:
 			f.Tool, f.Arguments = opNewRole, map[string]any{"policy": flat}
 			f.Summary += " (in the draft; add the role's name)"
+		case frozen:
+			f.Tool, f.Arguments = opNewRole, map[string]any{"policy": flat}
+			f.Summary += " (role " + roleID + " was created with editable: false and cannot be updated: create a role with this policy, add its name, and new keys on it)"
 		default:
 			flat["id"] = roleID
 			f.Tool, f.Arguments = opSetRole, flat
@@ -422,7 +438,13 @@ func read(ctx context.Context, c Caller, tool, operation, id string) (map[string
 		return nil, tools.Failure(tools.Failed, fmt.Sprintf("%s: %s failed: %v", tool, operation, err)), false
 	}
 	if res.IsError() {
-		return nil, tools.Failure(res.Outcome, fmt.Sprintf("%s: reading with %s failed, so nothing was evaluated: %s", tool, operation, res.Text)), false
+		text := res.Text
+		if strings.Contains(text, " 403 ") || strings.HasPrefix(text, operation+": 403") {
+			// The step's advice may point back here ("if this key can still read IAM"): it
+			// cannot, so say so rather than send the model round in a circle.
+			text += " So " + tool + " cannot answer with this server's key; the operator can read the policies in the Exoscale portal."
+		}
+		return nil, tools.Failure(res.Outcome, fmt.Sprintf("%s: reading with %s failed, so nothing was evaluated: %s", tool, operation, text)), false
 	}
 	obj, err := res.Object()
 	if err != nil {

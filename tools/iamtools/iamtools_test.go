@@ -12,6 +12,7 @@ import (
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
 
@@ -264,4 +265,105 @@ func TestTools_ServedInReadOnlyMode(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, only.Tools(), 2)
 	assert.Len(t, only.Resources(), 2, "resources are kept by tool filters")
+}
+
+// TestCheckIAMAccess_KeyThatCannotReadIAMIsNotSentInACircle: the 403 advice says "if this key
+// can still read IAM, check-iam-access ..."; when check-iam-access itself is refused the read,
+// it says it cannot answer with this key and what the operator can do instead.
+func TestCheckIAMAccess_KeyThatCannotReadIAMIsNotSentInACircle(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.New()
+	base, stop, err := sb.Start()
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	key, secret, ok := sb.KeyCredentials(sandbox.RestrictedKeyName)
+	require.True(t, ok)
+	c, err := apiclient.New(apiclient.Config{Endpoint: base, Credentials: apiclient.Credentials{Key: key, Secret: secret}, MaxRetries: -1})
+	require.NoError(t, err)
+	e, err := tools.New(tools.Options{Client: c, Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
+	require.NoError(t, err)
+	var reg tools.Registry
+	require.NoError(t, Register(&reg, e))
+	v := &env{sb: sb, e: e, reg: &reg, key: key}
+
+	res, _ := v.call(t, "check-iam-access", map[string]any{"api-key": key, "operations": []any{"list-api-keys"}})
+	require.True(t, res.IsError())
+	assert.Contains(t, res.Text, "403")
+	assert.Contains(t, res.Text, "check-iam-access cannot answer with this server's key")
+}
+
+// TestIAMTools_AnswerWithinTheirOutputSchemas: each answer of list-iam-operations (counts, and
+// rows) and check-iam-access (role, key, draft; allow, deny with fix, conditional) validates
+// against the tool's output schema, which describes every top-level field and requires none.
+func TestIAMTools_AnswerWithinTheirOutputSchemas(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	cases := []struct {
+		tool string
+		args map[string]any
+	}{
+		{"list-iam-operations", nil},
+		{"list-iam-operations", map[string]any{"service": "iam", "access": "read"}},
+		{"list-iam-operations", map[string]any{"match": "no-such-thing"}},
+		{"check-iam-access", map[string]any{"role-id": sandbox.RestrictedRoleID, "operations": []any{"list-zones", "list-api-keys"}}},
+		{"check-iam-access", map[string]any{"api-key": v.key, "operations": []any{"create-api-key"}, "zone": "ch-gva-2"}},
+		{"check-iam-access", map[string]any{"policy": map[string]any{"default-service-strategy": "deny", "services": map[string]any{
+			"compute": map[string]any{"type": "rules", "rules": []any{map[string]any{"action": "allow", "expression": "zone == 'ch-gva-2'"}}}}},
+			"operations": []any{"list-instances", "list-api-keys"}}},
+	}
+	for _, tc := range cases {
+		tool, ok := v.reg.Tool(tc.tool)
+		require.True(t, ok)
+		res, out := v.call(t, tc.tool, tc.args)
+		require.False(t, res.IsError(), res.Text)
+		require.NotEmpty(t, tool.OutputSchema)
+		err := schemas.Validate(schemas.Operation{Name: tc.tool + " output", InputSchema: tool.OutputSchema}, out)
+		assert.NoError(t, err, "%s %v", tc.tool, tc.args)
+		var s struct {
+			Type       string                     `json:"type"`
+			Properties map[string]json.RawMessage `json:"properties"`
+			Required   []string                   `json:"required"`
+		}
+		require.NoError(t, json.Unmarshal(tool.OutputSchema, &s))
+		assert.Equal(t, "object", s.Type)
+		assert.Empty(t, s.Required)
+		for field := range out {
+			assert.Contains(t, s.Properties, field, "%s: %q is not described", tc.tool, field)
+		}
+	}
+}
+
+// TestCheckIAMAccess_NonEditableRoleFixIsANewRole: for a role created with editable: false,
+// a deny's fix is create-iam-role with the changed policy, not update-iam-role-policy, which
+// Exoscale refuses for such a role.
+func TestCheckIAMAccess_NonEditableRoleFixIsANewRole(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	deny := map[string]any{"default-service-strategy": "deny", "services": map[string]any{}}
+	made, err := v.e.Call(context.Background(), "create-iam-role", map[string]any{"name": "frozen", "editable": false, "policy": deny})
+	require.NoError(t, err)
+	require.Equal(t, tools.OK, made.Outcome, made.Text)
+	var role struct {
+		ID        string              `json:"id"`
+		Reference struct{ ID string } `json:"reference"`
+	}
+	require.NoError(t, json.Unmarshal(made.Value, &role))
+	id := role.ID
+	if id == "" {
+		id = role.Reference.ID
+	}
+	require.NotEmpty(t, id)
+
+	res, out := v.call(t, "check-iam-access", map[string]any{"role-id": id, "operations": []any{"list-zones"}})
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	b, _ := json.Marshal(out["results"])
+	assert.Contains(t, string(b), `"tool":"create-iam-role"`)
+	assert.NotContains(t, string(b), "update-iam-role-policy")
+	assert.Contains(t, string(b), "editable: false")
+
+	// An editable role keeps the update.
+	res, out = v.call(t, "check-iam-access", map[string]any{"role-id": sandbox.RestrictedRoleID, "operations": []any{"list-api-keys"}})
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	b, _ = json.Marshal(out["results"])
+	assert.Contains(t, string(b), `"tool":"update-iam-role-policy"`)
 }

@@ -143,7 +143,7 @@ func (w *workflows) audit(ctx context.Context, args map[string]any) (tools.Resul
 			return err
 		}
 		if !s.ok() {
-			d.unavailable = append(d.unavailable, fmt.Sprintf("%s: %s", op, firstLine(s.res.Text)))
+			d.unavailable = append(d.unavailable, unavailable(op, s.res.Text))
 			return nil
 		}
 		*into = items(s.obj, field)
@@ -178,9 +178,12 @@ func (w *workflows) audit(ctx context.Context, args map[string]any) (tools.Resul
 			}
 		}
 	} else {
-		d.unavailable = append(d.unavailable, "get-iam-organization-policy: "+firstLine(s.res.Text))
+		d.unavailable = append(d.unavailable, unavailable("get-iam-organization-policy", s.res.Text))
 	}
 	findings := w.findings(ctx, d, days, since)
+	if findings == nil {
+		findings = []Finding{} // an empty list, not null: the output schema says array
+	}
 	sort.SliceStable(findings, func(i, j int) bool { return sevRank(findings[i].Severity) < sevRank(findings[j].Severity) })
 	count := map[string]int{high: 0, medium: 0, low: 0}
 	for _, f := range findings {
@@ -200,12 +203,26 @@ func (w *workflows) audit(ctx context.Context, args map[string]any) (tools.Resul
 	if len(d.unavailable) > 0 {
 		out["unavailable"] = d.unavailable
 		out["notes"] = append(out["notes"].([]string), "Some data could not be read (see unavailable): the findings cover only what was read.")
+		if slices.ContainsFunc(d.unavailable, func(u string) bool { return strings.Contains(u, ": 403 ") }) {
+			// Said once here rather than in each entry: the same key was refused each read.
+			out["notes"] = append(out["notes"].([]string), "The server's key may not make the reads answered 403: the operator can allow them in its role (with a key that may change IAM) or run the server with another key.")
+		}
 	}
 	return tools.ValueResult(tools.OK, out, "")
 }
 
 func sevRank(s string) int {
 	return map[string]int{high: 0, medium: 1, low: 2}[s]
+}
+
+// unavailable is what a failed read of the audit says: the operation and Exoscale's answer,
+// without the step's advice (one note covers every refused read).
+func unavailable(op, text string) string {
+	t := strings.TrimPrefix(firstLine(text), op+": ")
+	if i := strings.Index(t, ". "); i >= 0 {
+		t = t[:i]
+	}
+	return op + ": " + t
 }
 
 func firstLine(s string) string {
@@ -241,9 +258,15 @@ func (w *workflows) findings(ctx context.Context, d auditData, days int, since t
 		}
 	}
 	active := map[string]bool{}
+	created := map[string]bool{} // key names created within the window
 	for _, e := range d.events {
 		if k, ok := e["iam-api-key"].(map[string]any); ok {
 			active[str(k, "key")] = true
+		}
+		if str(e, "handler") == "create-api-key" {
+			if b, ok := e["body-params"].(map[string]any); ok {
+				created[str(b, "name")] = true
+			}
 		}
 	}
 
@@ -270,9 +293,11 @@ func (w *workflows) findings(ctx context.Context, d auditData, days int, since t
 				Why: fmt.Sprintf("role '%s' allows all %d operations: a leaked secret gives the whole organization; replace the key by one allowed what it uses, then delete it", roleName, rc.total),
 				Fix: &toolCall{Tool: CreateRestrictedKey, Arguments: map[string]any{"name": name + "-restricted", "operations": []string{"(the operations it uses)"}}}})
 		}
-		if !active[id] && d.events != nil && !isOwn {
+		// A key of a name created within the window may be younger than the window: an
+		// event naming its key id is the only other trace, so it is not called stale.
+		if !active[id] && d.events != nil && !isOwn && !created[name] {
 			out = append(out, Finding{Severity: low, Finding: fmt.Sprintf("no event for %d days", days), Subject: subj,
-				Why: fmt.Sprintf("no change was recorded for this key since %s; events record changes only, so it may still be reading", since.Format("2006-01-02")),
+				Why: fmt.Sprintf("this key made no change since %s; events record changes only, so it may still be reading: check before deleting it", since.Format("2006-01-02")),
 				Fix: &toolCall{Tool: "delete-api-key", Arguments: map[string]any{"id": id}}})
 		}
 	}
@@ -300,8 +325,15 @@ func (w *workflows) findings(ctx context.Context, d auditData, days int, since t
 					}
 				}
 				if pa, err := policyArgs(rp); err == nil {
-					pa["id"] = id
-					f.Fix = &toolCall{Tool: "update-iam-role-policy", Arguments: pa}
+					if r["editable"] == false {
+						// No key can update such a role: the fix is a role without those
+						// operations, and new keys on it.
+						f.Why += "; the role was created with editable: false, so the fix is a new role and new keys on it"
+						f.Fix = &toolCall{Tool: "create-iam-role", Arguments: map[string]any{"name": name + "-restricted", "policy": pa}}
+					} else {
+						pa["id"] = id
+						f.Fix = &toolCall{Tool: "update-iam-role-policy", Arguments: pa}
+					}
 				}
 			}
 			out = append(out, f)

@@ -14,6 +14,7 @@ func Prompts() []tools.Prompt {
 	return []tools.Prompt{
 		{
 			Name: "create-restricted-key", Title: "Create a restricted API key",
+			Needs:       []string{"list-iam-operations", CreateRestrictedKey},
 			Description: "Create an IAM API key allowed only what the user describes.",
 			Arguments: []tools.PromptArgument{
 				{Name: "name", Description: "the key's name", Required: true},
@@ -26,12 +27,13 @@ func Prompts() []tools.Prompt {
 				b.WriteString("1. Map that to operationIds (list-iam-operations lists them; e.g. list-instances, get-instance) or to whole service classes.\n")
 				fmt.Fprintf(&b, "2. Preview: create-restricted-api-key {\"name\":%q,\"operations\":[...]%s,\"dry-run\":true} and show the user the policy.\n", a["name"], zonesArg(a["zones"]))
 				b.WriteString("3. Call it again without dry-run. Add \"reuse-role\":true to use an existing role with exactly this policy.\n")
-				b.WriteString("4. Tell the user where the secret file is (never the secret) and that get-operation was added if the result says so.")
+				b.WriteString("4. Tell the user where the secret file is (never the secret), and what the result's notes say was added and why.")
 				return tools.PromptResult{Description: "Restricted key " + a["name"], Messages: []tools.PromptMessage{{Role: "user", Text: b.String()}}}, nil
 			},
 		},
 		{
 			Name: "rotate-key", Title: "Rotate an API key",
+			Needs:       []string{"list-api-keys", RotateKey, "delete-api-key"},
 			Description: "Replace an IAM API key by a new one with the same name and role.",
 			Arguments: []tools.PromptArgument{
 				{Name: "key", Description: "the key's name or id (EXO...)", Required: true},
@@ -53,6 +55,7 @@ func Prompts() []tools.Prompt {
 		},
 		{
 			Name: "review-key-hygiene", Title: "Review key hygiene",
+			Needs:       []string{AuditKeys, ServerIdentity},
 			Description: "Find unrestricted, over-privileged, unused or stale keys and roles, and fix them.",
 			Arguments: []tools.PromptArgument{
 				{Name: "focus", Description: "what the user worries about, in their words (optional)"},

@@ -49,7 +49,7 @@ func (w *workflows) createRestricted(ctx context.Context, args map[string]any) (
 	}
 	p, err := policy.Restrict(r)
 	if err != nil {
-		return tools.Failure(tools.Invalid, fmt.Sprintf("%s: %v. Nothing was sent.", tool, err)), nil
+		return restrictionInvalid(tool, err), nil
 	}
 	var notes []string
 	if boolArg(args, "include-get-operation", true) {
@@ -58,7 +58,7 @@ func (w *workflows) createRestricted(ctx context.Context, args map[string]any) (
 			if p, err = policy.Restrict(r); err != nil {
 				return tools.Result{}, fmt.Errorf("workflows: adding get-operation: %w", err)
 			}
-			notes = append(notes, fmt.Sprintf("get-operation was added: %s answer with an asynchronous operation, and a key restricted to them could not query its result (include-get-operation:false leaves it out)", quoteList(async[:min(3, len(async))])))
+			notes = append(notes, "get-operation was added: "+asyncPhrase(async)+" with an asynchronous operation, and without get-operation the key could not query its result (include-get-operation:false leaves it out)")
 		}
 	}
 	problems := policy.Check(p)
@@ -104,6 +104,29 @@ func allowedSummary(r policy.Restriction) string {
 		s += " in " + strings.Join(r.Zones, ", ")
 	}
 	return s
+}
+
+// asyncPhrase names the operations answering with an asynchronous operation, at most three,
+// as the subject of a sentence: "'create-instance' answers", "'a', 'b' and 2 more answer".
+func asyncPhrase(async []string) string {
+	switch n := len(async); {
+	case n == 1:
+		return quoteList(async) + " answers"
+	case n <= 3:
+		return quoteList(async) + " answer"
+	default:
+		return fmt.Sprintf("%s and %d more answer", quoteList(async[:3]), n-3)
+	}
+}
+
+// restrictionInvalid is the answer to operations, services or zones a policy cannot be built
+// from, as one sentence ("did you mean list-instances?" keeps its question mark).
+func restrictionInvalid(tool string, err error) tools.Result {
+	msg := err.Error()
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") {
+		msg += "."
+	}
+	return tools.Failure(tools.Invalid, fmt.Sprintf("%s: %s Nothing was sent; list-iam-operations lists the operations and their services.", tool, msg))
 }
 
 func problemList(ps []policy.Problem) string {

@@ -85,6 +85,10 @@ func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Resu
 	}
 	ctx, res, stop, err := w.e.ConfirmPlan(ctx, tool, args, plan, question)
 	if err != nil || stop {
+		if err == nil && retire && res.Outcome == tools.Refused && strings.Contains(res.Text, " calls delete-api-key,") {
+			// Only the delete needs the human: the rotation itself can go on without it.
+			res.Text += fmt.Sprintf(" Or rotate now without the delete: rotate-api-key {\"id\":%q} creates the new key and leaves %s to delete once everything uses the new key.", id, id)
+		}
 		return res, err
 	}
 

@@ -42,13 +42,17 @@ const (
 // (the README's table); calling one is then a bug.
 func Tools(e *tools.Engine, opts Options) []tools.Tool {
 	w := &workflows{e: e, opts: opts}
-	return []tools.Tool{
+	ts := []tools.Tool{
 		w.restrictedTool(),
 		w.cloneTool(),
 		w.rotateTool(),
 		w.auditTool(),
 		w.identityTool(),
 	}
+	for i := range ts {
+		ts[i].OutputSchema = outputSchemas[ts[i].Name]
+	}
+	return ts
 }
 
 type workflows struct {

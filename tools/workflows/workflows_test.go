@@ -133,7 +133,10 @@ func TestCreateRestrictedAPIKey_AsyncOperationsBringGetOperation(t *testing.T) {
 	require.Equal(t, tools.DryRun, res.Outcome, res.Text)
 	out := obj(t, res)
 	assert.Contains(t, string(res.Value), "get-operation")
-	assert.Contains(t, strings.Join(anyStrings(out["notes"]), " "), "asynchronous")
+	assert.Contains(t, strings.Join(anyStrings(out["notes"]), " "), "'delete-ai-api-key' answers with an asynchronous operation")
+	res = v.call(t, context.Background(), CreateRestrictedKey, `{"name":"cmp","services":["dbaas"],"dry-run":true}`)
+	require.Equal(t, tools.DryRun, res.Outcome, res.Text)
+	assert.Regexp(t, `'[a-z-]+', '[a-z-]+', '[a-z-]+'( and \d+ more) answer with`, strings.Join(anyStrings(obj(t, res)["notes"]), " "), "the list says when it is cut")
 
 	res = v.call(t, context.Background(), CreateRestrictedKey, `{"name":"deleter","operations":["delete-ai-api-key"],"include-get-operation":false,"dry-run":true}`)
 	require.Equal(t, tools.DryRun, res.Outcome, res.Text)
@@ -157,6 +160,8 @@ func TestCreateRestrictedAPIKey_UnknownOperationSuggestsAndSendsNothing(t *testi
 	res := v.call(t, context.Background(), CreateRestrictedKey, `{"name":"k","operations":["list-zone"]}`)
 	require.Equal(t, tools.Invalid, res.Outcome)
 	assert.Contains(t, res.Text, "list-zones")
+	assert.NotContains(t, res.Text, "?.", "one sentence, one stop")
+	assert.Contains(t, res.Text, "list-iam-operations")
 	assert.Zero(t, v.writes())
 
 	res = v.call(t, context.Background(), CreateRestrictedKey, `{"name":"k"}`)
@@ -385,6 +390,7 @@ func TestConfirmPlan_WithoutElicitationRefusesBeforeAnything(t *testing.T) {
 	require.Equal(t, tools.Refused, res.Outcome, res.Text)
 	assert.Contains(t, res.Text, "delete-api-key")
 	assert.Contains(t, res.Text, "confirm-fallback")
+	assert.Contains(t, res.Text, `rotate-api-key {"id":"`+old.Key+`"}`, "the rotation that needs no confirmation is offered")
 	assert.Zero(t, v.writes())
 
 	// Without retire-old the plan holds no destructive step: nothing to ask.
@@ -562,4 +568,88 @@ func TestTools_AnnotationsAndToolsets(t *testing.T) {
 		assert.True(t, tl.Annotations.OpenWorld, name)
 		assert.Equal(t, w.readOnly, tools.Filter{ReadOnly: true}.Allows(tl), "%s: served under --read-only iff read-only", name)
 	}
+}
+
+// TestAuditIAMKeys_DoesNotCallANewKeyStale: a key created minutes ago has made no change, but
+// it is not "no event for 90 days" with delete-api-key as the fix; the seeded key still is.
+func TestAuditIAMKeys_DoesNotCallANewKeyStale(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	ctx := context.Background()
+	created := obj(t, v.call(t, ctx, CreateRestrictedKey, `{"name":"fresh","operations":["list-zones"]}`))
+	out := obj(t, v.call(t, ctx, AuditKeys, `{}`))
+	var findings []Finding
+	b, _ := json.Marshal(out["findings"])
+	require.NoError(t, json.Unmarshal(b, &findings))
+	stale := map[string]bool{}
+	for _, f := range findings {
+		if strings.HasPrefix(f.Finding, "no event for") {
+			stale[f.Subject.ID] = true
+		}
+	}
+	assert.False(t, stale[created["key"].(string)], "a key created just now is not stale: %s", b)
+	assert.True(t, stale[v.keysNamed(sandbox.RestrictedKeyName)[0].Key])
+}
+
+// TestAuditIAMKeys_KeyThatCannotReadSaysSoOnce: on a key refused the reads, the audit answers
+// an empty findings list (not null), each unavailable read as Exoscale's answer only, and the
+// advice once, in the notes.
+func TestAuditIAMKeys_KeyThatCannotReadSaysSoOnce(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.New()
+	base, stop, err := sb.Start()
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	key, secret, ok := sb.KeyCredentials(sandbox.RestrictedKeyName)
+	require.True(t, ok)
+	e, err := tools.New(tools.Options{Client: newClient(t, base, apiclient.Credentials{Key: key, Secret: secret}), Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
+	require.NoError(t, err)
+	var audit tools.Tool
+	for _, tl := range Tools(e, Options{}) {
+		if tl.Name == AuditKeys {
+			audit = tl
+		}
+	}
+	res, err := audit.Handler(context.Background(), map[string]any{})
+	require.NoError(t, err)
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	assert.Contains(t, string(res.Value), `"findings":[]`)
+	out := obj(t, res)
+	un := anyStrings(out["unavailable"])
+	require.NotEmpty(t, un)
+	for _, u := range un {
+		op, rest, _ := strings.Cut(u, ": ")
+		assert.False(t, strings.HasPrefix(rest, op+":"), "the operation is named once: %s", u)
+		assert.Contains(t, rest, "403 Forbidden")
+		assert.NotContains(t, u, "check-iam-access", "no advice per entry: %s", u)
+	}
+	notes := strings.Join(anyStrings(out["notes"]), " ")
+	assert.Equal(t, 1, strings.Count(notes, "the operator can allow them"), notes)
+}
+
+// TestAuditIAMKeys_NonEditableRoleFixIsANewRole: a role created with editable: false that can
+// mint keys is fixed by a new role, not by update-iam-role-policy, which Exoscale refuses.
+func TestAuditIAMKeys_NonEditableRoleFixIsANewRole(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	ctx := context.Background()
+	pol := map[string]any{"default-service-strategy": "deny", "services": map[string]any{
+		"iam": map[string]any{"type": "rules", "rules": []any{map[string]any{"action": "allow", "expression": "operation == 'create-api-key'"}}}}}
+	r, err := v.e.Call(ctx, "create-iam-role", map[string]any{"name": "frozen-minter", "editable": false, "policy": pol})
+	require.NoError(t, err)
+	require.Equal(t, tools.OK, r.Outcome, r.Text)
+	out := obj(t, v.call(t, ctx, AuditKeys, `{}`))
+	b, _ := json.Marshal(out["findings"])
+	var findings []Finding
+	require.NoError(t, json.Unmarshal(b, &findings))
+	var mint *Finding
+	for i, f := range findings {
+		if f.Subject.Name == "frozen-minter" && f.Finding == "role that can mint keys or change policies" {
+			mint = &findings[i]
+		}
+	}
+	require.NotNil(t, mint, "%s", b)
+	require.NotNil(t, mint.Fix)
+	assert.Equal(t, "create-iam-role", mint.Fix.Tool)
+	assert.Contains(t, mint.Why, "editable: false")
 }
