@@ -12,6 +12,7 @@ import (
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
@@ -94,13 +95,10 @@ func TestAdvice_NeverProposesWhatTheFailureRulesOut(t *testing.T) {
 // call to make with that key.
 func TestAdvice_RestrictedKeyRefusedIAMIsNotSentToIAM(t *testing.T) {
 	t.Parallel()
-	sb := sandbox.New()
-	base, stop, err := sb.Start()
-	require.NoError(t, err)
-	t.Cleanup(stop)
+	sb, base := sandboxtest.Start(t)
 	key, secret, ok := sb.KeyCredentials(sandbox.RestrictedKeyName)
 	require.True(t, ok)
-	e, err := New(Options{Client: newClient(t, base, apiclient.Credentials{Key: key, Secret: secret}), Secrets: SecretDelivery{Mode: DeliverInline}})
+	e, err := New(Options{Client: sandboxtest.Client(t, base, apiclient.Credentials{Key: key, Secret: secret}), Secrets: SecretDelivery{Mode: DeliverInline}})
 	require.NoError(t, err)
 
 	res, err := e.Call(t.Context(), "list-api-keys", nil)

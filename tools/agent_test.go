@@ -16,6 +16,7 @@ import (
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
@@ -348,13 +349,10 @@ func dotenvVar(t *testing.T, file, name string) string {
 func TestDeleteKey_RenamesTheSecretFileItWrote(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	sb := sandbox.New()
-	base, stop, err := sb.Start()
-	require.NoError(t, err)
-	t.Cleanup(stop)
+	sb, base := sandboxtest.Start(t)
 	key0, secret0 := sb.ServerCredentials()
 	engine := func() *Engine {
-		e, err := New(Options{Client: newClient(t, base, apiclient.Credentials{Key: key0, Secret: secret0}), Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
+		e, err := New(Options{Client: sandboxtest.Client(t, base, apiclient.Credentials{Key: key0, Secret: secret0}), Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
 		require.NoError(t, err)
 		return e
 	}

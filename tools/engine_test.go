@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
@@ -291,7 +292,7 @@ func TestNew_RefusesBadOptions(t *testing.T) {
 	t.Parallel()
 	_, err := New(Options{})
 	assert.Error(t, err)
-	c := newClient(t, "https://api-ch-gva-2.exoscale.com/v2", apiclientCreds())
+	c := sandboxtest.Client(t, "https://api-ch-gva-2.exoscale.com/v2", apiclientCreds())
 	_, err = New(Options{Client: c, Secrets: SecretDelivery{Mode: "email"}})
 	assert.Error(t, err)
 	_, err = New(Options{Client: c, Confirm: ConfirmOptions{Mode: "always"}})

@@ -5,12 +5,12 @@ import (
 	"flag"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -22,31 +22,17 @@ type env struct {
 	key string // the server's key
 }
 
-func newClient(t *testing.T, endpoint string, creds apiclient.Credentials) *apiclient.Client {
-	t.Helper()
-	c, err := apiclient.New(apiclient.Config{
-		Endpoint: endpoint, Credentials: creds, MaxRetries: -1,
-		Poll: apiclient.PollConfig{First: time.Millisecond, Interval: time.Millisecond},
-	})
-	require.NoError(t, err)
-	return c
-}
-
 // newEnv starts a sandbox and an engine on it; opts.Client is set by newEnv.
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	sb := sandbox.New()
-	base, stop, err := sb.Start()
-	require.NoError(t, err)
-	t.Cleanup(stop)
-	key, secret := sb.ServerCredentials()
-	opts.Client = newClient(t, base, apiclient.Credentials{Key: key, Secret: secret})
+	sb, client := sandboxtest.ServerClient(t)
+	opts.Client = client
 	if opts.Secrets.Mode == "" {
 		opts.Secrets = SecretDelivery{Mode: DeliverInline}
 	}
 	e, err := New(opts)
 	require.NoError(t, err)
-	return &env{sb: sb, e: e, key: key}
+	return &env{sb: sb, e: e, key: client.Credentials().Key}
 }
 
 // call runs one operation; a Go error fails the test.

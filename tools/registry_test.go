@@ -14,12 +14,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
 func catalogRegistry(t *testing.T, f Filter) (*Registry, error) {
 	t.Helper()
-	e, err := New(Options{Client: newClient(t, "https://api-ch-gva-2.exoscale.com/v2", apiclientCreds())})
+	e, err := New(Options{Client: sandboxtest.Client(t, "https://api-ch-gva-2.exoscale.com/v2", apiclientCreds())})
 	require.NoError(t, err)
 	return e.NewRegistry(f)
 }

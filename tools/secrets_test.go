@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 )
 
 func fileEnv(t *testing.T) (*env, string) {
@@ -114,7 +115,7 @@ func fakeUpstream(t *testing.T, body string) *Engine {
 	}))
 	t.Cleanup(srv.Close)
 	e, err := New(Options{
-		Client:  newClient(t, srv.URL+"/v2", apiclientCreds()),
+		Client:  sandboxtest.Client(t, srv.URL+"/v2", apiclientCreds()),
 		Secrets: SecretDelivery{Mode: DeliverFile, Dir: filepath.Join(t.TempDir(), "secrets")},
 	})
 	require.NoError(t, err)
@@ -177,7 +178,7 @@ func TestSecrets_WriteFailureStillHandsTheSecretOver(t *testing.T) {
 		_, _ = io.WriteString(w, `{"id":"x","name":"n","value":"v4lue"}`)
 	}))
 	t.Cleanup(srv.Close)
-	e, err := New(Options{Client: newClient(t, srv.URL+"/v2", apiclientCreds()), Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
+	e, err := New(Options{Client: sandboxtest.Client(t, srv.URL+"/v2", apiclientCreds()), Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
 	require.NoError(t, err)
 	res, err := e.Call(t.Context(), "create-ai-api-key", map[string]any{"name": "n", "scope": "public", "allow-duplicate-name": true})
 	require.NoError(t, err)

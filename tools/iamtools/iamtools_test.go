@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
@@ -25,19 +25,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	sb := sandbox.New()
-	base, stop, err := sb.Start()
-	require.NoError(t, err)
-	t.Cleanup(stop)
-	key, secret := sb.ServerCredentials()
-	c, err := apiclient.New(apiclient.Config{Endpoint: base, Credentials: apiclient.Credentials{Key: key, Secret: secret}, MaxRetries: -1,
-		Poll: apiclient.PollConfig{First: time.Millisecond, Interval: time.Millisecond}})
-	require.NoError(t, err)
+	sb, c := sandboxtest.ServerClient(t)
 	e, err := tools.New(tools.Options{Client: c, Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
 	require.NoError(t, err)
 	var reg tools.Registry
 	require.NoError(t, Register(&reg, e))
-	return &env{sb: sb, e: e, reg: &reg, key: key}
+	return &env{sb: sb, e: e, reg: &reg, key: c.Credentials().Key}
 }
 
 // call runs a tool of the registry and decodes its value.
@@ -272,14 +265,10 @@ func TestTools_ServedInReadOnlyMode(t *testing.T) {
 // it says it cannot answer with this key and what the operator can do instead.
 func TestCheckIAMAccess_KeyThatCannotReadIAMIsNotSentInACircle(t *testing.T) {
 	t.Parallel()
-	sb := sandbox.New()
-	base, stop, err := sb.Start()
-	require.NoError(t, err)
-	t.Cleanup(stop)
+	sb, base := sandboxtest.Start(t)
 	key, secret, ok := sb.KeyCredentials(sandbox.RestrictedKeyName)
 	require.True(t, ok)
-	c, err := apiclient.New(apiclient.Config{Endpoint: base, Credentials: apiclient.Credentials{Key: key, Secret: secret}, MaxRetries: -1})
-	require.NoError(t, err)
+	c := sandboxtest.Client(t, base, apiclient.Credentials{Key: key, Secret: secret})
 	e, err := tools.New(tools.Options{Client: c, Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
 	require.NoError(t, err)
 	var reg tools.Registry

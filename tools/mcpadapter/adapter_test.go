@@ -8,15 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 	"github.com/exokeys/exoscale-keys-mcp/tools/iamtools"
@@ -28,14 +27,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // newEngine returns an engine on a sandbox (or on an address nothing listens on).
 func newEngine(t *testing.T, opts tools.Options) (*tools.Engine, *sandbox.Sandbox) {
 	t.Helper()
-	sb := sandbox.New()
-	base, stop, err := sb.Start()
-	require.NoError(t, err)
-	t.Cleanup(stop)
-	key, secret := sb.ServerCredentials()
-	c, err := apiclient.New(apiclient.Config{Endpoint: base, Credentials: apiclient.Credentials{Key: key, Secret: secret},
-		Poll: apiclient.PollConfig{First: time.Millisecond, Interval: time.Millisecond}})
-	require.NoError(t, err)
+	sb, c := sandboxtest.ServerClient(t)
 	opts.Client = c
 	if opts.Secrets.Mode == "" {
 		opts.Secrets = tools.SecretDelivery{Mode: tools.DeliverInline}

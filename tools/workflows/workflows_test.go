@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
@@ -30,12 +30,9 @@ type env struct {
 
 func newEnv(t *testing.T, opts tools.Options) *env {
 	t.Helper()
-	sb := sandbox.New()
-	base, stop, err := sb.Start()
-	require.NoError(t, err)
-	t.Cleanup(stop)
+	sb, base := sandboxtest.Start(t)
 	key, secret := sb.ServerCredentials()
-	opts.Client = newClient(t, base, apiclient.Credentials{Key: key, Secret: secret})
+	opts.Client = sandboxtest.Client(t, base, apiclient.Credentials{Key: key, Secret: secret})
 	if opts.Secrets.Mode == "" {
 		opts.Secrets = tools.SecretDelivery{Mode: tools.DeliverInline}
 	}
@@ -46,14 +43,6 @@ func newEnv(t *testing.T, opts tools.Options) *env {
 		v.registry[tl.Name] = tl
 	}
 	return v
-}
-
-func newClient(t *testing.T, endpoint string, creds apiclient.Credentials) *apiclient.Client {
-	t.Helper()
-	c, err := apiclient.New(apiclient.Config{Endpoint: endpoint, Credentials: creds, MaxRetries: -1,
-		Poll: apiclient.PollConfig{First: time.Millisecond, Interval: time.Millisecond}})
-	require.NoError(t, err)
-	return c
 }
 
 // call runs a composite tool as the adapter does: JSON-decoded arguments.
@@ -117,7 +106,7 @@ func TestCreateRestrictedAPIKey_OneCallMakesARoleAndAKeyThatIsReallyRestricted(t
 	require.NotEmpty(t, secret, "inline delivery hands the secret over")
 
 	// The key is held to its policy by the sandbox.
-	c := newClient(t, v.base, apiclient.Credentials{Key: keys[0].Key, Secret: secret})
+	c := sandboxtest.Client(t, v.base, apiclient.Credentials{Key: keys[0].Key, Secret: secret})
 	_, err := c.Do(context.Background(), apiclient.Request{Operation: "list-api-keys", Method: http.MethodGet, Path: "/api-key"})
 	require.NoError(t, err, "an allowed operation")
 	_, err = c.Do(context.Background(), apiclient.Request{Operation: "list-iam-roles", Method: http.MethodGet, Path: "/iam-role"})
@@ -254,7 +243,7 @@ func TestCloneAPIKey_WithChangesCopiesTheRole(t *testing.T) {
 	assert.Contains(t, string(pol), `"action":"deny","expression":"operation == 'get-instance'"`)
 
 	secret, _ := out["secret"].(string)
-	c := newClient(t, v.base, apiclient.Credentials{Key: out["key"].(string), Secret: secret})
+	c := sandboxtest.Client(t, v.base, apiclient.Credentials{Key: out["key"].(string), Secret: secret})
 	_, err := c.Do(context.Background(), apiclient.Request{Operation: "list-api-keys", Method: http.MethodGet, Path: "/api-key"})
 	assert.NoError(t, err, "the added operation is allowed")
 	_, err = c.Do(context.Background(), apiclient.Request{Operation: "list-iam-roles", Method: http.MethodGet, Path: "/iam-role"})
@@ -602,7 +591,7 @@ func TestAuditIAMKeys_KeyThatCannotReadSaysSoOnce(t *testing.T) {
 	t.Cleanup(stop)
 	key, secret, ok := sb.KeyCredentials(sandbox.RestrictedKeyName)
 	require.True(t, ok)
-	e, err := tools.New(tools.Options{Client: newClient(t, base, apiclient.Credentials{Key: key, Secret: secret}), Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
+	e, err := tools.New(tools.Options{Client: sandboxtest.Client(t, base, apiclient.Credentials{Key: key, Secret: secret}), Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
 	require.NoError(t, err)
 	var audit tools.Tool
 	for _, tl := range Tools(e, Options{}) {
