@@ -499,6 +499,44 @@ func load(sessions []*httpSession, mix []toolCall, dur time.Duration) loadResult
 	return r
 }
 
+// openWarmSessions opens n HTTP sessions on url, checks that every tool of the mix answers
+// without an error, and loads them for warmup before anything is timed. closeAll ends them.
+func openWarmSessions(url string, n int, mix []toolCall, warmup time.Duration) (sessions []*httpSession, closeAll func(), err error) {
+	sessions = make([]*httpSession, 0, n)
+	closeAll = func() {
+		var wg sync.WaitGroup
+		for _, ss := range sessions {
+			wg.Go(ss.close)
+		}
+		wg.Wait()
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	for i := range n {
+		ss, err := openHTTPSession(url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("session %d: %w", i, err)
+		}
+		sessions = append(sessions, ss)
+	}
+	for _, c := range mix {
+		body, err := sessions[0].callTool(c.Name, c.Args)
+		if err == nil {
+			err = checkReply(body)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	if w := load(sessions, mix, warmup); w.errors > 0 {
+		return nil, nil, fmt.Errorf("%d errors while warming up, first: %s", w.errors, w.firstErr)
+	}
+	return sessions, closeAll, nil
+}
+
 func measureHTTP(cfg settings, s server, n int, mixOf func(*sandboxProc) []toolCall, sb *sandboxProc) (httpLevel, error) {
 	lvl := httpLevel{Sessions: n, Rounds: cfg.HTTPRounds, RoundSeconds: cfg.HTTPDuration.Seconds()}
 	mix := mixOf(sb)
@@ -507,32 +545,11 @@ func measureHTTP(cfg settings, s server, n int, mixOf func(*sandboxProc) []toolC
 		return lvl, err
 	}
 	defer stopProcess(cmd)
-	sessions := make([]*httpSession, n)
-	for i := range sessions {
-		if sessions[i], err = openHTTPSession(url); err != nil {
-			return lvl, fmt.Errorf("%s: session %d: %w", s.name, i, err)
-		}
+	sessions, closeAll, err := openWarmSessions(url, n, mix, cfg.HTTPWarmup)
+	if err != nil {
+		return lvl, fmt.Errorf("%s: %w", s.name, err)
 	}
-	defer func() {
-		var wg sync.WaitGroup
-		for _, ss := range sessions {
-			wg.Go(ss.close)
-		}
-		wg.Wait()
-	}()
-	// Every tool of the mix answers without an error before anything is timed.
-	for _, c := range mix {
-		body, err := sessions[0].callTool(c.Name, c.Args)
-		if err == nil {
-			err = checkReply(body)
-		}
-		if err != nil {
-			return lvl, fmt.Errorf("%s: %s: %w", s.name, c.Name, err)
-		}
-	}
-	if w := load(sessions, mix, cfg.HTTPWarmup); w.errors > 0 {
-		return lvl, fmt.Errorf("%s: %d errors while warming up, first: %s", s.name, w.errors, w.firstErr)
-	}
+	defer closeAll()
 	var rate, p50, p99, srvCPU, sbCPU, cliCPU, other []float64
 	self := os.Getpid()
 	pids := []int{cmd.Process.Pid}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
@@ -265,32 +264,11 @@ func measureReplicas(cfg settings, ours server) (*replicaFigures, error) {
 // the replicas, with the proxy's and Redis's apart.
 func loadCluster(cfg settings, c *cluster, n int, mix []toolCall, extra []int) (replicaSetup, error) {
 	st := replicaSetup{httpLevel: httpLevel{Sessions: n, Rounds: cfg.HTTPRounds, RoundSeconds: cfg.HTTPDuration.Seconds()}}
-	sessions := make([]*httpSession, n)
-	var err error
-	for i := range sessions {
-		if sessions[i], err = openHTTPSession(c.url); err != nil {
-			return st, fmt.Errorf("session %d: %w", i, err)
-		}
+	sessions, closeAll, err := openWarmSessions(c.url, n, mix, cfg.HTTPWarmup)
+	if err != nil {
+		return st, err
 	}
-	defer func() {
-		var wg sync.WaitGroup
-		for _, ss := range sessions {
-			wg.Go(ss.close)
-		}
-		wg.Wait()
-	}()
-	for _, call := range mix {
-		body, err := sessions[0].callTool(call.Name, call.Args)
-		if err == nil {
-			err = checkReply(body)
-		}
-		if err != nil {
-			return st, fmt.Errorf("%s: %w", call.Name, err)
-		}
-	}
-	if w := load(sessions, mix, cfg.HTTPWarmup); w.errors > 0 {
-		return st, fmt.Errorf("%d errors while warming up, first: %s", w.errors, w.firstErr)
-	}
+	defer closeAll()
 	cpuOf := func(pids []int) (time.Duration, error) {
 		var sum time.Duration
 		for _, p := range pids {
