@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -199,9 +200,9 @@ func generate(rnd *rand.Rand, s map[string]any, depth int) any {
 				obj[name] = generate(rnd, p, depth+1)
 			}
 		}
-		for name, p := range props {
+		for _, name := range slices.Sorted(maps.Keys(props)) { // sorted: a seed gives one sequence
 			if rnd.IntN(3) == 0 {
-				obj[name] = generate(rnd, p.(map[string]any), depth+1)
+				obj[name] = generate(rnd, props[name].(map[string]any), depth+1)
 			}
 		}
 		if rnd.IntN(6) == 0 {
