@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -305,7 +305,7 @@ func (s *srv) ok(t *testing.T, name string, args map[string]any) map[string]any 
 	return out
 }
 
-var outputSchemas sync.Map // tool name → *jsonschema.Schema
+var outputSchemas sync.Map // tool name → *jsonschema.Resolved
 
 // conformsToOutputSchema checks a result's structured content against the tool's output
 // schema, and that the text carries the same JSON.
@@ -315,20 +315,17 @@ func conformsToOutputSchema(t *testing.T, name string, res *sdk.CallToolResult) 
 	require.True(t, ok)
 	v, ok := outputSchemas.Load(name)
 	if !ok {
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(op.OutputSchema))
+		var sch jsonschema.Schema
+		require.NoError(t, json.Unmarshal(op.OutputSchema, &sch))
+		resolved, err := sch.Resolve(nil)
 		require.NoError(t, err)
-		c := jsonschema.NewCompiler()
-		c.DefaultDraft(jsonschema.Draft2020)
-		require.NoError(t, c.AddResource(name+".json", doc))
-		sch, err := c.Compile(name + ".json")
-		require.NoError(t, err)
-		v, _ = outputSchemas.LoadOrStore(name, sch)
+		v, _ = outputSchemas.LoadOrStore(name, resolved)
 	}
 	b, err := json.Marshal(res.StructuredContent)
 	require.NoError(t, err)
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	require.NoError(t, err)
-	assert.NoError(t, v.(*jsonschema.Schema).Validate(inst), "%s: structuredContent does not conform to the output schema", name)
+	var inst any
+	require.NoError(t, json.Unmarshal(b, &inst))
+	assert.NoError(t, v.(*jsonschema.Resolved).Validate(inst), "%s: structuredContent does not conform to the output schema", name)
 	txt := text(res)
 	assert.JSONEq(t, string(b), txt[strings.LastIndex(txt, "\n")+1:], "%s: the text carries the same JSON", name)
 }

@@ -385,3 +385,18 @@ func BenchmarkValidate_CreateIAMRole(b *testing.B) {
 		}
 	}
 }
+
+// Composite tools build an Operation around their own schema on every call: it is compiled
+// once, not per call, and a different schema under the same name is compiled anew.
+func TestValidate_SchemaOutsideTheCatalogIsCompiledOnce(t *testing.T) {
+	t.Parallel()
+	set := newValidatorSet(Catalog())
+	op := Operation{Name: "composite", InputSchema: json.RawMessage(`{"type":"object","properties":{"n":{"type":"integer"}},"additionalProperties":false}`)}
+	for range 3 {
+		require.NoError(t, set.validate(op, map[string]any{"n": 1.0}))
+	}
+	assert.EqualValues(t, 1, set.compiles.Load())
+	op.InputSchema = json.RawMessage(`{"type":"object","properties":{"n":{"type":"string"}},"additionalProperties":false}`)
+	assert.Error(t, set.validate(op, map[string]any{"n": 1.0}), "the new schema applies")
+	assert.EqualValues(t, 2, set.compiles.Load())
+}
