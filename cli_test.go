@@ -7,10 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/exokeys/exoscale-keys-mcp/schemas"
-	"github.com/exokeys/exoscale-keys-mcp/tools"
+	"github.com/exokeys/exoscale-keys-mcp/internal/cli"
 )
 
 // runCLI runs the command line in-process with an environment of its own and no input, bounded
@@ -45,15 +42,15 @@ func TestCLI_HelpListsEveryCommandOnALine(t *testing.T) {
 		code, stdout, stderr := runCLI(t, nil, args...)
 		assert.Equal(t, 0, code, "%q", args)
 		assert.Empty(t, stderr, "%q", args)
-		assert.Equal(t, usage(), stdout, "%q", args)
+		assert.Equal(t, cli.Usage(), stdout, "%q", args)
 	}
-	lines := strings.Split(strings.TrimRight(commandList(), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(cli.CommandList(), "\n"), "\n")
 	var listed []string
 	for _, l := range lines {
 		f := strings.Fields(l)
 		require.NotEmpty(t, f)
 		listed = append(listed, f[0])
-		assert.Contains(t, l, summary(f[0]), "one line: the command and what it does")
+		assert.Contains(t, l, cli.Summary(f[0]), "one line: the command and what it does")
 	}
 	assert.Equal(t, []string{"stdio", "http", "sandbox", "tools", "version", "help"}, listed)
 }
@@ -62,8 +59,8 @@ func TestCLI_HelpListsEveryCommandOnALine(t *testing.T) {
 // stdout and exit 0.
 func TestCLI_EachCommandAnswersHelp(t *testing.T) {
 	t.Parallel()
-	for _, c := range commands {
-		name := c.name
+	for _, c := range cli.Commands {
+		name := c.Name
 		if name == "help" {
 			continue // TestCLI_HelpListsEveryCommandOnALine
 		}
@@ -71,7 +68,7 @@ func TestCLI_EachCommandAnswersHelp(t *testing.T) {
 			code, stdout, stderr := runCLI(t, nil, args...)
 			assert.Equal(t, 0, code, "%q: %s", args, stderr)
 			assert.True(t, strings.HasPrefix(stdout+stderr, "usage: exoscale-keys-mcp "+name), "%q: %s%s", args, stdout, stderr)
-			assert.Contains(t, stdout+stderr, summary(name), "%q", args)
+			assert.Contains(t, stdout+stderr, cli.Summary(name), "%q", args)
 		}
 	}
 	_, stdout, _ := runCLI(t, nil, "stdio", "-h")
@@ -241,79 +238,6 @@ func TestCLI_SandboxServesWithAnEmptyEnvironment(t *testing.T) {
 	assert.Contains(t, string(out), "secrets directory", "without a home the real server fails closed")
 }
 
-func TestSecretsDir_FallsBackToATempDirForTheSandboxOnly(t *testing.T) {
-	t.Setenv("HOME", "") // os.UserHomeDir, tools' last resort, reads the process's own HOME
-	none := func(string) string { return "" }
-	_, err := (&common{}).defaultSecretsDir(none)
-	require.Error(t, err, "the real server does not guess where secrets go")
-	dir, err := (&common{sandbox: true}).defaultSecretsDir(none)
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(dir)) })
-	assert.True(t, strings.HasPrefix(dir, os.TempDir()), dir)
-	fi, err := os.Stat(filepath.Dir(dir))
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "a private directory")
-
-	home := t.TempDir()
-	dir, err = (&common{sandbox: true}).defaultSecretsDir(func(k string) string { return map[string]string{"HOME": home}[k] })
-	require.NoError(t, err)
-	assert.Equal(t, filepath.Join(home, ".local", "state", "exoscale-keys-mcp", "secrets"), dir, "a home is used when there is one")
-}
-
-func TestVersion_Resolve(t *testing.T) {
-	t.Parallel()
-	withModule := func(v string) *debug.BuildInfo {
-		return &debug.BuildInfo{Main: debug.Module{Path: "github.com/exokeys/exoscale-keys-mcp", Version: v}}
-	}
-	withVCS := func(bi *debug.BuildInfo) *debug.BuildInfo {
-		bi.Settings = []debug.BuildSetting{{Key: "vcs.revision", Value: "91f4d2a15c441a005a7fdf2cdcbeffd8f1058872"}}
-		return bi
-	}
-	for _, tc := range []struct {
-		name    string
-		stamped string
-		bi      *debug.BuildInfo
-		want    string
-	}{
-		{"a release stamp wins", "1.2.3", withModule("v0.0.9"), "1.2.3"},
-		{"go install @version", "", withModule("v0.1.0"), "0.1.0"},
-		{"go install @commit", "", withModule("v0.0.0-20261205001000-1f4d50656fad"), "0.0.0-20261205001000-1f4d50656fad"},
-		{"a checkout", "", withModule("(devel)"), releaseVersion() + "-dev"},
-		{"a checkout stamped with VCS information", "", withVCS(withModule("v0.0.0-20261205003949-91f4d2a15c44+dirty")), releaseVersion() + "-dev"},
-		{"a checkout at a tag", "", withVCS(withModule("v0.1.0")), "0.1.0"},
-		{"a modified checkout at a tag", "", withVCS(withModule("v0.1.0+dirty")), "0.1.0+dirty"},
-		{"go install @commit after a tag", "", withModule("v0.1.1-0.20261205003949-91f4d2a15c44"), "0.1.1-0.20261205003949-91f4d2a15c44"},
-		{"no build info", "", nil, releaseVersion() + "-dev"},
-	} {
-		assert.Equal(t, tc.want, resolveVersion(tc.stamped, tc.bi), tc.name)
-	}
-}
-
-func TestVersion_PrintsRevisionAndModifiedFlag(t *testing.T) {
-	t.Parallel()
-	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/exokeys/exoscale-keys-mcp", Version: "(devel)"},
-		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "1f4d50656fadea572dd885aab22de8165dc69221"}, {Key: "vcs.time", Value: "2026-12-05T00:10:00Z"}, {Key: "vcs.modified", Value: "true"}}}
-	var b strings.Builder
-	require.NoError(t, writeVersion(&b, "0.1.0-dev", readBuildDetails(bi)))
-	out := b.String()
-	assert.True(t, strings.HasPrefix(out, "exoscale-keys-mcp 0.1.0-dev\n"), out)
-	assert.Contains(t, out, "module    github.com/exokeys/exoscale-keys-mcp (devel)")
-	assert.Contains(t, out, "revision  1f4d50656fadea572dd885aab22de8165dc69221 2026-12-05T00:10:00Z")
-	assert.Contains(t, out, "modified  true")
-	assert.Contains(t, out, "go        go1.26.8")
-
-	b.Reset()
-	require.NoError(t, writeVersion(&b, "0.1.0-dev", readBuildDetails(&debug.BuildInfo{Main: bi.Main})))
-	assert.Contains(t, b.String(), "revision  unknown", "without VCS information it says so")
-	assert.Contains(t, b.String(), "-buildvcs=true")
-
-	b.Reset()
-	installed := &debug.BuildInfo{Main: debug.Module{Path: bi.Main.Path, Version: "v0.1.0"}}
-	require.NoError(t, writeVersion(&b, "0.1.0", readBuildDetails(installed)))
-	assert.Contains(t, b.String(), "module    github.com/exokeys/exoscale-keys-mcp v0.1.0")
-	assert.Contains(t, b.String(), "revision  unknown (built from the module version above", "go install @version has no VCS information")
-}
-
 // TestVersion_ABuildReportsItsStampAndBuildInfo builds the binary as a release does (a version
 // stamp, VCS stamping asked for) and checks `version` against what Go recorded in it.
 func TestVersion_ABuildReportsItsStampAndBuildInfo(t *testing.T) {
@@ -342,19 +266,5 @@ func TestVersion_ABuildReportsItsStampAndBuildInfo(t *testing.T) {
 	} else {
 		// A git worktree (a .git file, not a directory) is not found by Go's VCS stamping.
 		assert.Contains(t, string(got), "revision  unknown", "%s", got)
-	}
-}
-
-// TestCLI_CheckAcceptsEveryServedTool: the early check knows the same tools the backend serves
-// (the catalog's, the IAM policy tools and the workflows), so it refuses only real typos.
-func TestCLI_CheckAcceptsEveryServedTool(t *testing.T) {
-	t.Parallel()
-	full, err := serverRegistry(nil, tools.Filter{})
-	require.NoError(t, err)
-	served := full.Tools()
-	require.Greater(t, len(served), len(schemas.Catalog()), "the IAM policy tools are served too")
-	for _, tool := range served {
-		c := common{logLevel: "info", confirm: "none", confirmFallback: "deny", secretDelivery: "file", only: tool.Name, exclude: tool.Name, toolsets: tool.Toolset}
-		assert.NoError(t, c.check(), tool.Name)
 	}
 }

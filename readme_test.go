@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/exokeys/exoscale-keys-mcp/internal/cli"
+	"github.com/exokeys/exoscale-keys-mcp/internal/server"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 )
 
@@ -33,7 +35,7 @@ func TestREADME_ToolTableIsCurrent(t *testing.T) {
 	require.True(t, i >= 0 && j > i, "README.md lacks the tools:begin/tools:end markers")
 	start := i + strings.Index(readme[i:], "-->\n") + len("-->\n")
 	got := readme[start:j]
-	want := toolTable()
+	want := server.ToolTable()
 	if *updateREADME {
 		require.NoError(t, os.WriteFile("README.md", []byte(readme[:start]+want+readme[j:]), 0o644))
 		return
@@ -56,7 +58,7 @@ func TestREADME_CommandListIsCurrent(t *testing.T) {
 	j := strings.Index(readme, commandsEnd)
 	require.True(t, i >= 0 && j > i, "README.md lacks the commands:begin/commands:end markers")
 	start := i + strings.Index(readme[i:], "-->\n") + len("-->\n")
-	want := "```\n" + commandList() + "```\n"
+	want := "```\n" + cli.CommandList() + "```\n"
 	if *updateREADME {
 		require.NoError(t, os.WriteFile("README.md", []byte(readme[:start]+want+readme[j:]), 0o644))
 		return

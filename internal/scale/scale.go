@@ -1,4 +1,9 @@
-package main
+// Package scale wires what several replicas of the http command share: Redis (internal/coord)
+// for rate limits, the create lock, single-use confirmations and the session cap, and
+// Prometheus metrics (internal/metrics). It plugs them into the engine (through server.Shared)
+// and into internal/httpserve. Without its flags nothing changes: one process keeps
+// everything in memory.
+package scale
 
 import (
 	"context"
@@ -12,18 +17,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/internal/coord"
 	"github.com/exokeys/exoscale-keys-mcp/internal/httpserve"
 	"github.com/exokeys/exoscale-keys-mcp/internal/metrics"
+	"github.com/exokeys/exoscale-keys-mcp/internal/server"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 )
 
-// scaleFlags are the http command's flags for running several replicas (issue 13): Redis for
-// what they share, and /metrics. Without them nothing changes: one process keeps everything in
-// memory.
-type scaleFlags struct {
+// Flags are the http command's flags for running several replicas: Redis for what they share,
+// and /metrics. Without them nothing changes: one process keeps everything in memory.
+type Flags struct {
 	redisURL      string
 	stateKeyFile  string
 	replicas      int
@@ -35,7 +39,8 @@ type scaleFlags struct {
 // show in ps.
 const redisURLEnv = "EXOSCALE_MCP_REDIS_URL"
 
-func (f *scaleFlags) register(fs *flag.FlagSet) {
+// Register defines the flags on fs.
+func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.redisURL, "redis-url", "", "Redis shared by several replicas: rate limits, the create lock, confirmations and the session cap (redis://[user:password@]host:port[/db], rediss://…, unix:///path); better in "+redisURLEnv+", as the URL may hold a password. Unset: everything stays in this process")
 	fs.StringVar(&f.stateKeyFile, "state-key-file", "", "file holding the key (32+ random bytes, mode 0600) that seals confirmation state, the same on every replica so a confirmation asked on one completes on another; needs --redis-url")
 	fs.IntVar(&f.replicas, "replicas", 1, "how many replicas share --redis-url: while Redis is unreachable each one grants its share (1/N) of the rate limits and the session cap")
@@ -43,34 +48,28 @@ func (f *scaleFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lockTTL, "lock-ttl", coord.DefaultLockTTL, "with --redis-url: how long the shared create lock outlives a replica that died holding it (creates of that name wait that long at most); a live holder renews it every third of it")
 }
 
-// scaleOut is what the flags set up: the parts the engine and the HTTP server plug in, and
-// what to close at the end.
-type scaleOut struct {
-	engine  engineParts
-	metrics *metricsSink // nil: no --metrics-listen
-	addr    string       // where metrics are served
-	client  *coord.Client
-	closers []func()
+// Out is what the flags set up: the parts the engine and the HTTP server plug in, and what to
+// close at the end.
+type Out struct {
+	// Engine replaces the engine's in-process parts; zero without Redis and metrics.
+	Engine   server.Shared
+	metrics  *metricsSink // nil: no --metrics-listen
+	addr     string       // where metrics are served
+	client   *coord.Client
+	replicas int
+	closers  []func()
 }
 
-// engineParts replace the engine's in-process defaults (see tools.Options); zero values keep
-// the defaults.
-type engineParts struct {
-	locker   tools.Locker
-	sealer   tools.Sealer
-	nonces   tools.NonceStore
-	observer apiclient.Observer
-}
-
-func (s *scaleOut) close() {
+// Close stops what Setup, Wire and ServeMetrics started, in reverse order.
+func (s *Out) Close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}
 }
 
-// setup checks the flags and connects to Redis. log must not see the URL: only coord's
+// Setup checks the flags and connects to Redis. log must not see the URL: only coord's
 // address-only messages reach it.
-func (f *scaleFlags) setup(ctx context.Context, log *slog.Logger, getenv func(string) string) (_ *scaleOut, err error) {
+func (f *Flags) Setup(ctx context.Context, log *slog.Logger, getenv func(string) string) (_ *Out, err error) {
 	url := f.redisURL
 	if url == "" {
 		url = strings.TrimSpace(getenv(redisURLEnv))
@@ -84,10 +83,10 @@ func (f *scaleFlags) setup(ctx context.Context, log *slog.Logger, getenv func(st
 	if err != nil {
 		return nil, err
 	}
-	s := &scaleOut{}
+	s := &Out{replicas: f.replicas}
 	defer func() {
 		if err != nil {
-			s.close()
+			s.Close()
 		}
 	}()
 	if metricsAddr != "" {
@@ -101,7 +100,7 @@ func (f *scaleFlags) setup(ctx context.Context, log *slog.Logger, getenv func(st
 			return nil, errors.New("--replicas needs --redis-url (or " + redisURLEnv + "): without Redis, replicas share nothing")
 		}
 		if s.metrics != nil {
-			s.engine.observer = s.metrics
+			s.Engine.Observer = s.metrics
 		}
 		return s, nil
 	}
@@ -126,21 +125,22 @@ func (f *scaleFlags) setup(ctx context.Context, log *slog.Logger, getenv func(st
 	}
 	s.client = client
 	s.closers = append(s.closers, func() { client.Close() })
-	s.engine = engineParts{
-		locker: client.NewLocker(coord.LockOptions{TTL: f.lockTTL}),
-		sealer: sealer,
-		nonces: nonceStore{client.NewNonceStore(), log},
+	s.Engine = server.Shared{
+		Locker: client.NewLocker(coord.LockOptions{TTL: f.lockTTL}),
+		Sealer: sealer,
+		Nonces: nonceStore{client.NewNonceStore(), log},
 	}
 	if s.metrics != nil {
-		s.engine.observer = s.metrics
+		s.Engine.Observer = s.metrics
 	}
 	log.Info("sharing rate limits, the create lock, confirmations and the session cap through Redis", "replicas", f.replicas, "shared-state-key", key != nil)
 	return s, nil
 }
 
-// wire plugs the shared limiters and session counter into hs; it runs after setup, before
+// Wire plugs the shared limiters and session counter into hs; it runs after Setup, before
 // hs.ServerOptions.
-func (s *scaleOut) wire(hs *httpserve.Server, l httpserve.Limits, replicas int) error {
+func (s *Out) Wire(hs *httpserve.Server, l httpserve.Limits) error {
+	replicas := s.replicas
 	if s.metrics != nil {
 		hs.Observer = s.metrics
 	}
@@ -168,11 +168,12 @@ func (s *scaleOut) wire(hs *httpserve.Server, l httpserve.Limits, replicas int) 
 	return nil
 }
 
-// serveMetrics builds the metrics registry for the tools served and serves /metrics until
-// close.
-func (s *scaleOut) serveMetrics(log *slog.Logger, reg *tools.Registry) error {
+// ServeMetrics builds the metrics registry for the tools reg serves and serves /metrics until
+// Close; it returns reg observed by the metrics (reg itself without --metrics-listen). version
+// is the binary's, for the build-info metric.
+func (s *Out) ServeMetrics(log *slog.Logger, reg *tools.Registry, version string) (*tools.Registry, error) {
 	if s.metrics == nil {
-		return nil
+		return reg, nil
 	}
 	names := schemas.APIOperationNames()
 	for _, t := range reg.Tools() {
@@ -185,7 +186,7 @@ func (s *scaleOut) serveMetrics(log *slog.Logger, reg *tools.Registry) error {
 	s.metrics.reg = metrics.New(opts)
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
-		return fmt.Errorf("--metrics-listen: %w", err)
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}
 	srv := s.metrics.reg.Server(s.addr)
 	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
@@ -195,7 +196,7 @@ func (s *scaleOut) serveMetrics(log *slog.Logger, reg *tools.Registry) error {
 		}
 	}()
 	s.closers = append(s.closers, func() { srv.Close() })
-	return nil
+	return reg.Observed(s.metrics), nil
 }
 
 // nonceStore adapts coord's NonceStore to the engine's: without Redis an answer is not

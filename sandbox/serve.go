@@ -1,9 +1,8 @@
-package main
+package sandbox
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,38 +11,43 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-
-	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 )
 
-// runSandbox serves the embedded sandbox (an in-memory Exoscale API v2) as a process of its
-// own, so this server over EXOSCALE_API_ENDPOINT, the exo CLI or Terraform can be pointed at
-// it, and several replicas can share it. It prints its endpoint and the credentials of its
-// seeded keys on stdout, then serves until ctx ends (SIGINT or SIGTERM in main).
-//
-// With --state FILE the organization survives restarts: the file is loaded at start when it
-// exists, and written atomically (0600) after each change the API applies and at exit.
-func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("sandbox", flag.ContinueOnError)
-	listen := fset.String("listen", "127.0.0.1:8081", "address to serve the sandbox API on (port 0 picks a free port)")
-	statePath := fset.String("state", "", "keep the sandbox's state in this file: loaded at start if present, written (0600) after every change and at exit; it holds the sandbox's secrets")
-	if err := parseFlags(fset, args, stdout); err != nil {
-		return err
-	}
-	host, _, err := net.SplitHostPort(*listen)
-	if err != nil {
-		return fmt.Errorf("--listen: expected host:port (127.0.0.1:8081), got %q", *listen)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+// ServeOptions configure Serve, the `exoscale-keys-mcp sandbox` command. Errors name the
+// command's flags (--listen, --state), since that is where an operator fixes them.
+type ServeOptions struct {
+	// Listen is the address to serve on (host:port; port 0 picks a free one).
+	Listen string
+	// StatePath, when set, keeps the organization across restarts: loaded at start when the
+	// file exists, written atomically (0600) after each change the API applies and at exit.
+	StatePath string
+	// Out receives the banner: the endpoint and the seeded keys' credentials.
+	Out io.Writer
+	// Log receives warnings and failed saves; nil discards them.
+	Log *slog.Logger
+}
 
-	saver := &stateSaver{path: *statePath, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	sb := sandbox.New(sandbox.WithChangeHook(saver.changed))
-	if *statePath != "" {
-		data, err := os.ReadFile(*statePath)
+// Serve runs a sandbox as a process of its own, so the MCP server over EXOSCALE_API_ENDPOINT,
+// the exo CLI or Terraform can be pointed at it, and several replicas can share it. It prints
+// its endpoint and the credentials of its seeded keys on o.Out, then serves until ctx ends.
+// Everything that can fail on the options (address, state file) fails before the banner.
+func Serve(ctx context.Context, o ServeOptions) error {
+	host, _, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: expected host:port (127.0.0.1:8081), got %q", o.Listen)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	saver := &stateSaver{path: o.StatePath, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	sb := New(WithChangeHook(saver.changed))
+	if o.StatePath != "" {
+		data, err := os.ReadFile(o.StatePath)
 		switch {
 		case err == nil:
 			if err := sb.RestoreState(data); err != nil {
-				return fmt.Errorf("--state %s: %w", *statePath, err)
+				return fmt.Errorf("--state %s: %w", o.StatePath, err)
 			}
 		case errors.Is(err, fs.ErrNotExist):
 		default:
@@ -56,23 +60,25 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := saver.save(); err != nil {
 		return fmt.Errorf("--state: %w", err)
 	}
-	base, stop, err := sb.Listen(*listen)
+	base, stop, err := sb.Listen(o.Listen)
 	if err != nil {
-		return fmt.Errorf("--listen %s: %w", *listen, err)
+		return fmt.Errorf("--listen %s: %w", o.Listen, err)
 	}
 	saver.wg.Add(1)
 	go saver.loop()
 
 	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-		log.Warn("the sandbox listens beyond loopback over plain HTTP; exoscale-keys-mcp accepts http endpoints on loopback only", "listen", *listen)
+		log.Warn("the sandbox listens beyond loopback over plain HTTP; exoscale-keys-mcp accepts http endpoints on loopback only", "listen", o.Listen)
 	}
-	printSandboxBanner(stdout, sb, base, *statePath)
+	if o.Out != nil {
+		printBanner(o.Out, sb, base, o.StatePath)
+	}
 
 	<-ctx.Done()
 	stop() // no request runs past here, so the last save below sees every change
 	close(saver.done)
 	saver.wg.Wait()
-	if *statePath == "" {
+	if o.StatePath == "" {
 		return nil
 	}
 	if err := saver.save(); err != nil {
@@ -81,10 +87,10 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// printSandboxBanner prints the endpoint and the seeded keys' credentials, as plain lines and as
+// printBanner prints the endpoint and the seeded keys' credentials, as plain lines and as
 // shell exports. They are the sandbox's own fake secrets, accepted nowhere else: showing them to
 // the operator who started it is what makes it usable.
-func printSandboxBanner(w io.Writer, sb *sandbox.Sandbox, base, statePath string) {
+func printBanner(w io.Writer, sb *Sandbox, base, statePath string) {
 	key, secret := sb.ServerCredentials()
 	fmt.Fprintln(w, "exoscale-keys-mcp sandbox: an in-memory Exoscale API for trying things out; no real organization is touched.")
 	fmt.Fprintln(w, "endpoint: "+base)
@@ -92,9 +98,9 @@ func printSandboxBanner(w io.Writer, sb *sandbox.Sandbox, base, statePath string
 		fmt.Fprintln(w, "state file: "+statePath)
 	}
 	fmt.Fprintln(w, "sandbox credentials (fake; valid only against this sandbox):")
-	fmt.Fprintf(w, "  key %s (role %s): %s secret %s\n", sandbox.ServerKeyName, sandbox.AdminRoleName, key, secret)
-	if k, s, ok := sb.KeyCredentials(sandbox.RestrictedKeyName); ok {
-		fmt.Fprintf(w, "  key %s (role %s): %s secret %s\n", sandbox.RestrictedKeyName, sandbox.RestrictedRoleName, k, s)
+	fmt.Fprintf(w, "  key %s (role %s): %s secret %s\n", ServerKeyName, AdminRoleName, key, secret)
+	if k, s, ok := sb.KeyCredentials(RestrictedKeyName); ok {
+		fmt.Fprintf(w, "  key %s (role %s): %s secret %s\n", RestrictedKeyName, RestrictedRoleName, k, s)
 	}
 	fmt.Fprintln(w, "to point exoscale-keys-mcp, the exo CLI or Terraform at it (as the admin key):")
 	fmt.Fprintln(w, "export EXOSCALE_API_ENDPOINT="+base)
@@ -107,7 +113,7 @@ func printSandboxBanner(w io.Writer, sb *sandbox.Sandbox, base, statePath string
 type stateSaver struct {
 	path string
 	log  *slog.Logger
-	sb   *sandbox.Sandbox
+	sb   *Sandbox
 	wake chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
