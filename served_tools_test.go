@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/server"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 	"github.com/exokeys/exoscale-keys-mcp/tools/iamtools"
@@ -46,7 +47,7 @@ func TestServedTools_HaveExplicitHintsThatFollowTheHTTPContract(t *testing.T) {
 	require.NoError(t, err)
 	e, err := tools.New(tools.Options{Client: c, Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
 	require.NoError(t, err)
-	reg, err := serverRegistry(e, tools.Filter{})
+	reg, err := server.Registry(e, tools.Filter{})
 	require.NoError(t, err)
 
 	known := append(slices.Clone(schemas.Toolsets), iamtools.Toolset)

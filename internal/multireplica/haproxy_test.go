@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,13 +49,33 @@ func needHAProxy(t *testing.T) string {
 // freeAddr returns a loopback address nothing listens on now. Only for HAProxy and the
 // replicas behind it: HAProxy's backends are named in its config before they start, and HAProxy
 // cannot report the port it bound.
+//
+// The port is taken below the kernel's ephemeral range: a port handed out by a listen on port 0
+// (as every other test server's is) and closed again can be handed to another test's listener
+// at once, and HAProxy would then bind a port that is not free or its client would reach that
+// other server. No listen on port 0 is ever given a port below the range.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				low = n
+			}
+		}
+	}
+	for range 100 {
+		port := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken: another try
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
+	}
+	t.Fatal("no free port below the ephemeral range after 100 tries")
+	return ""
 }
 
 // syncBuffer collects a process's output for the failure message.
