@@ -305,19 +305,26 @@ func (c *Flags) Check() error {
 	default:
 		return cli.Usagef("--secret-delivery: expected file or inline, got %q", c.secretDelivery)
 	}
-	for _, f := range []struct {
+	filters := []struct {
 		flag   string
 		filter tools.Filter
 	}{
 		{"--toolsets", tools.Filter{Toolsets: splitList(c.toolsets)}},
 		{"--tools", tools.Filter{Tools: splitList(c.only)}},
 		{"--exclude-tools", tools.Filter{Exclude: splitList(c.exclude)}},
-	} {
-		// The registry the backend builds, without an engine: its tools' handlers are never
-		// called here, and Filtered is where the names are checked.
-		full, err := Registry(nil, tools.Filter{})
-		if err != nil {
-			return err
+	}
+	var full *tools.Registry // built once, and only when a name is to be checked
+	for _, f := range filters {
+		if len(f.filter.Toolsets)+len(f.filter.Tools)+len(f.filter.Exclude) == 0 {
+			continue
+		}
+		if full == nil {
+			// The registry the backend builds, without an engine: its tools' handlers are
+			// never called here, and Filtered is where the names are checked.
+			var err error
+			if full, err = Registry(nil, tools.Filter{}); err != nil {
+				return err
+			}
 		}
 		if _, err := full.Filtered(f.filter); err != nil {
 			return cli.Usagef("%s: %v", f.flag, err)
