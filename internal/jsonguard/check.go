@@ -65,73 +65,287 @@ func (e *Error) Error() string {
 // anywhere repeats a key (keys that differ only by letter case count as repeated, since Go's
 // decoder matches struct fields ignoring case), no number's magnitude exceeds MaxSafeInteger,
 // nesting stays under 200 levels. It returns nil or an *Error.
+//
+// It runs on every message, so it is a single pass over the bytes that allocates only for an
+// object's keys and builds a field's path only when it refuses it.
 func Check(msg []byte) error {
-	d := json.NewDecoder(bytes.NewReader(msg))
-	d.UseNumber()
-	c := checker{dec: d}
-	if err := c.value("", 0); err != nil {
+	s := scanner{data: msg}
+	s.ws()
+	if err := s.value(0); err != nil {
 		return err
 	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+	s.ws()
+	if s.pos < len(s.data) {
 		return &Error{Code: CodeParseError, Reason: "parse error: more than one JSON value in the message"}
 	}
 	return nil
 }
 
-type checker struct{ dec *json.Decoder }
+// scanner walks one JSON text. path holds the keys and indexes from the top to the value being
+// read, for the error that names it.
+type scanner struct {
+	data []byte
+	pos  int
+	path []segment
+}
 
-func (c *checker) value(path string, depth int) error {
-	if depth > maxDepth {
-		return &Error{Code: CodeInvalidRequest, Path: path, Reason: fmt.Sprintf("nested more than %d levels deep", maxDepth)}
-	}
-	tok, err := c.dec.Token()
-	if err != nil {
-		return parseError(err)
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			return c.object(path, depth)
-		case '[':
-			for i := 0; c.dec.More(); i++ {
-				if err := c.value(path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
-					return err
-				}
-			}
-			_, err := c.dec.Token() // ']'
-			return parseError(err)
+// segment is one step of a field's path: an object key, or an array index when isIndex.
+type segment struct {
+	key     string
+	index   int
+	isIndex bool
+}
+
+func (s *scanner) fieldPath() string {
+	path := ""
+	for _, seg := range s.path {
+		if seg.isIndex {
+			path += "[" + strconv.Itoa(seg.index) + "]"
+		} else {
+			path = joinPath(path, seg.key)
 		}
-	case json.Number:
-		return checkNumber(path, t)
 	}
+	return path
+}
+
+func (s *scanner) ws() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) syntax(what string) error {
+	if s.pos >= len(s.data) {
+		return &Error{Code: CodeParseError, Reason: "parse error: the message ends before its JSON value does"}
+	}
+	return &Error{Code: CodeParseError, Reason: fmt.Sprintf("parse error: %s at byte %d", what, s.pos)}
+}
+
+func (s *scanner) value(depth int) error {
+	if depth > maxDepth {
+		return &Error{Code: CodeInvalidRequest, Path: s.fieldPath(), Reason: fmt.Sprintf("nested more than %d levels deep", maxDepth)}
+	}
+	if s.pos >= len(s.data) {
+		return s.syntax("")
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		return s.object(depth)
+	case c == '[':
+		return s.array(depth)
+	case c == '"':
+		_, err := s.str()
+		return err
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return s.syntax("invalid character " + strconv.QuoteRune(rune(s.data[s.pos])) + " looking for a value")
+}
+
+func (s *scanner) literal(word string) error {
+	if !bytes.HasPrefix(s.data[s.pos:], []byte(word)) {
+		return s.syntax("invalid literal, expected " + word)
+	}
+	s.pos += len(word)
 	return nil
 }
 
-func (c *checker) object(path string, depth int) error {
-	seen := map[string]string{} // folded key → key as given
-	for c.dec.More() {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return parseError(err)
-		}
-		key, _ := tok.(string)
-		field := joinPath(path, key)
-		folded := fold(key)
-		if prev, dup := seen[folded]; dup {
-			reason := fmt.Sprintf("the key %s is given twice; parsers disagree on which one counts, so the message is refused: send each key once", quote(key))
-			if prev != key {
-				reason = fmt.Sprintf("the keys %s and %s differ only by letter case, and a Go decoder takes them for one field; send it once", quote(prev), quote(key))
-			}
-			return &Error{Code: CodeInvalidRequest, Path: field, Reason: reason}
-		}
-		seen[folded] = key
-		if err := c.value(field, depth+1); err != nil {
+func (s *scanner) array(depth int) error {
+	s.pos++ // '['
+	s.ws()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		return nil
+	}
+	s.path = append(s.path, segment{isIndex: true})
+	defer func() { s.path = s.path[:len(s.path)-1] }()
+	for i := 0; ; i++ {
+		s.path[len(s.path)-1].index = i
+		s.ws()
+		if err := s.value(depth + 1); err != nil {
 			return err
 		}
+		s.ws()
+		if s.pos >= len(s.data) {
+			return s.syntax("")
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return nil
+		default:
+			return s.syntax("expected , or ] after an array element")
+		}
 	}
-	_, err := c.dec.Token() // '}'
-	return parseError(err)
+}
+
+func (s *scanner) object(depth int) error {
+	s.pos++ // '{'
+	s.ws()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return nil
+	}
+	s.path = append(s.path, segment{})
+	defer func() { s.path = s.path[:len(s.path)-1] }()
+	var seen []string // folded keys; objects in a message are small, a scan beats a map
+	var given []string
+	for {
+		s.ws()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return s.syntax("expected a string key")
+		}
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.path[len(s.path)-1].key = key
+		folded := fold(key)
+		for i, f := range seen {
+			if f != folded {
+				continue
+			}
+			reason := fmt.Sprintf("the key %s is given twice; parsers disagree on which one counts, so the message is refused: send each key once", quote(key))
+			if given[i] != key {
+				reason = fmt.Sprintf("the keys %s and %s differ only by letter case, and a Go decoder takes them for one field; send it once", quote(given[i]), quote(key))
+			}
+			return &Error{Code: CodeInvalidRequest, Path: s.fieldPath(), Reason: reason}
+		}
+		seen, given = append(seen, folded), append(given, key)
+		s.ws()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return s.syntax("expected : after an object key")
+		}
+		s.pos++
+		s.ws()
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		s.ws()
+		if s.pos >= len(s.data) {
+			return s.syntax("")
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return nil
+		default:
+			return s.syntax("expected , or } after an object value")
+		}
+	}
+}
+
+// str reads a string and returns it decoded as encoding/json decodes it, so that keys compare
+// as Go reads them.
+func (s *scanner) str() (string, error) {
+	start := s.pos
+	s.pos++ // '"'
+	escaped := false
+	for s.pos < len(s.data) {
+		switch c := s.data[s.pos]; {
+		case c == '"':
+			s.pos++
+			raw := s.data[start:s.pos]
+			if !escaped && utf8.Valid(raw) {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			// Escapes, or bytes that are not UTF-8 (Go reads each as U+FFFD, so two such keys
+			// can be one field): decoded as Go decodes them.
+			var out string
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return "", &Error{Code: CodeParseError, Reason: "parse error: " + err.Error()}
+			}
+			return out, nil
+		case c == '\\':
+			escaped = true
+			if s.pos+1 >= len(s.data) {
+				s.pos = len(s.data)
+				return "", s.syntax("")
+			}
+			switch s.data[s.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos += 2
+			case 'u':
+				if s.pos+6 > len(s.data) || !isHex4(s.data[s.pos+2:s.pos+6]) {
+					return "", s.syntax("invalid \\u escape in a string")
+				}
+				s.pos += 6
+			default:
+				return "", s.syntax("invalid escape in a string")
+			}
+		case c < 0x20:
+			return "", s.syntax("control character in a string")
+		default:
+			s.pos++
+		}
+	}
+	return "", s.syntax("")
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// number reads a number as JSON's grammar gives it, then checks its magnitude.
+func (s *scanner) number() error {
+	start := s.pos
+	digits := func() int {
+		n := 0
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+			n++
+		}
+		return n
+	}
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	switch {
+	case s.pos < len(s.data) && s.data[s.pos] == '0':
+		s.pos++
+	case digits() == 0:
+		return s.syntax("invalid number")
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if digits() == 0 {
+			return s.syntax("invalid number: no digit after the decimal point")
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if digits() == 0 {
+			return s.syntax("invalid number: no digit in the exponent")
+		}
+	}
+	if err := checkNumber("", json.Number(s.data[start:s.pos])); err != nil {
+		err.(*Error).Path = s.fieldPath()
+		return err
+	}
+	return nil
 }
 
 // checkNumber refuses a number whose magnitude exceeds MaxSafeInteger. An integer literal is
