@@ -81,7 +81,9 @@ func evaluate(r *report) []goal {
 	if r.ToolsList.Tools == 0 {
 		return g
 	}
-	// "≤ 150 tokens per tool" read both ways: on average over the catalog, and for each tool.
+	// The token budget: at most 150 model-visible tokens per tool on average, and at most 250
+	// for any one tool (the budget the IAM policy tools were held to; the mean alone once hid
+	// a 677-token tool).
 	g = append(g, goal{
 		Name: "tokens per tool (mean)", Target: "≤ 150 on average",
 		Value: r.ToolsList.MeanTokens, Met: r.ToolsList.MeanTokens <= 150,
@@ -89,7 +91,7 @@ func evaluate(r *report) []goal {
 	})
 	var over []string
 	for _, t := range r.ToolsList.PerTool {
-		if t.Tokens > 150 {
+		if t.Tokens > maxToolTokens {
 			over = append(over, fmt.Sprintf("%s %.0f", t.Name, t.Tokens))
 		}
 	}
@@ -98,11 +100,14 @@ func evaluate(r *report) []goal {
 		shown = fmt.Sprintf("%d over: %s", len(over), strings.Join(over, ", "))
 	}
 	g = append(g, goal{
-		Name: "tokens per tool (each)", Target: "≤ 150 for every tool",
+		Name: "tokens per tool (each)", Target: fmt.Sprintf("≤ %d for every tool", maxToolTokens),
 		Value: r.ToolsList.MaxTokens, Met: len(over) == 0, Shown: shown,
 	})
 	return g
 }
+
+// maxToolTokens is the most model-visible tokens one tool may take.
+const maxToolTokens = 250
 
 func mark(met bool) string {
 	if met {
