@@ -173,23 +173,30 @@ func (s *scanner) array(depth int) error {
 	for i := 0; ; i++ {
 		s.path[len(s.path)-1].index = i
 		s.ws()
-		if err := s.value(depth + 1); err != nil {
+		if done, err := s.member(depth, ']', "an array element"); done || err != nil {
 			return err
 		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			return s.syntax("")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return nil
-		default:
-			return s.syntax("expected , or ] after an array element")
-		}
 	}
+}
+
+// member reads a member's value and what follows it: a comma (done false) or the container's
+// closing byte (done true).
+func (s *scanner) member(depth int, closing byte, what string) (done bool, err error) {
+	if err := s.value(depth + 1); err != nil {
+		return false, err
+	}
+	s.ws()
+	switch {
+	case s.pos >= len(s.data):
+		return false, s.syntax("")
+	case s.data[s.pos] == ',':
+		s.pos++
+		return false, nil
+	case s.data[s.pos] == closing:
+		s.pos++
+		return true, nil
+	}
+	return false, s.syntax("expected , or " + string(closing) + " after " + what)
 }
 
 func (s *scanner) object(depth int) error {
@@ -231,21 +238,8 @@ func (s *scanner) object(depth int) error {
 		}
 		s.pos++
 		s.ws()
-		if err := s.value(depth + 1); err != nil {
+		if done, err := s.member(depth, '}', "an object value"); done || err != nil {
 			return err
-		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			return s.syntax("")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return nil
-		default:
-			return s.syntax("expected , or } after an object value")
 		}
 	}
 }
