@@ -135,3 +135,15 @@ func Help(args []string, stdout io.Writer) error {
 	_, err := io.WriteString(stdout, Usage())
 	return err
 }
+
+// SplitList reads a comma-separated flag value ("a, b,,c"): its items, trimmed, empty ones
+// dropped.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -103,13 +103,3 @@ func (f *Flags) CheckExposure(token string) error {
 	}
 	return nil
 }
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}

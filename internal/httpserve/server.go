@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
+	"github.com/exokeys/exoscale-keys-mcp/internal/cli"
 	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
 )
 
@@ -199,7 +200,7 @@ func (s *Server) handler(next http.Handler) http.Handler {
 	if s.token != "" {
 		h = bearer(s.token, h)
 	}
-	h = origin(splitList(s.flags.AllowedOrigins), h)
+	h = origin(cli.SplitList(s.flags.AllowedOrigins), h)
 	return queryCredentials(h)
 }
 

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -81,16 +80,6 @@ func envOr(getenv func(string) string, name, def string) string {
 		return v
 	}
 	return def
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
@@ -217,7 +206,7 @@ func (c *Flags) NewBackend(ctx context.Context, o Options) (_ *Backend, err erro
 	if err != nil {
 		return nil, err
 	}
-	filter := tools.Filter{ReadOnly: c.readOnly, Toolsets: splitList(c.toolsets), Tools: splitList(c.only), Exclude: splitList(c.exclude)}
+	filter := tools.Filter{ReadOnly: c.readOnly, Toolsets: cli.SplitList(c.toolsets), Tools: cli.SplitList(c.only), Exclude: cli.SplitList(c.exclude)}
 	full, err := Registry(e, filter)
 	if err != nil {
 		return nil, err
@@ -309,9 +298,9 @@ func (c *Flags) Check() error {
 		flag   string
 		filter tools.Filter
 	}{
-		{"--toolsets", tools.Filter{Toolsets: splitList(c.toolsets)}},
-		{"--tools", tools.Filter{Tools: splitList(c.only)}},
-		{"--exclude-tools", tools.Filter{Exclude: splitList(c.exclude)}},
+		{"--toolsets", tools.Filter{Toolsets: cli.SplitList(c.toolsets)}},
+		{"--tools", tools.Filter{Tools: cli.SplitList(c.only)}},
+		{"--exclude-tools", tools.Filter{Exclude: cli.SplitList(c.exclude)}},
 	}
 	var full *tools.Registry // built once, and only when a name is to be checked
 	for _, f := range filters {
