@@ -17,6 +17,7 @@ import (
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/internal/cli"
+	"github.com/exokeys/exoscale-keys-mcp/internal/startgc"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
 	"github.com/exokeys/exoscale-keys-mcp/tools/iamtools"
@@ -215,6 +216,8 @@ func (c *Flags) NewBackend(ctx context.Context, o Options) (_ *Backend, err erro
 	if err != nil {
 		return nil, err
 	}
+	// The first tool call ends start-up: from then on the operator's GOGC applies.
+	reg = reg.Observed(startupEnds{})
 	return &Backend{Engine: e, Registry: reg, Log: log, Close: closeAll, version: o.Version}, nil
 }
 
@@ -345,4 +348,13 @@ func (c *Flags) defaultSecretsDir(getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("%w (and no temporary directory for the sandbox's: %v)", err, terr)
 	}
 	return filepath.Join(tmp, "secrets"), nil
+}
+
+// startupEnds is the CallObserver that ends the start-up collector setting (package startgc)
+// at the first tool call.
+type startupEnds struct{}
+
+func (startupEnds) CallStarted(context.Context, string) func(context.Context, tools.Result, error) {
+	startgc.Done()
+	return func(context.Context, tools.Result, error) {}
 }
