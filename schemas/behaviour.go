@@ -165,6 +165,8 @@ var Hints = struct {
 	// WhichRule names the policy rule that decides an operation (a tool of tools/iamtools,
 	// not a catalog operation).
 	WhichRule string
+	// OperationNames lists the operations and services a policy can name (tools/iamtools).
+	OperationNames string
 }{
 	Operation:   "get-operation",
 	GrantInRole: "get-iam-role, then update-iam-role-policy",
@@ -174,6 +176,7 @@ var Hints = struct {
 	// The argument the catalog's update-iam-role takes.
 	AssumeRolePolicy: "update-iam-role with assume-role-policy",
 	WhichRule:        "check-iam-access",
+	OperationNames:   "list-iam-operations",
 }
 
 // Lesson is one sentence of the MCP instructions' lesson in the workflow the tools serve. It
