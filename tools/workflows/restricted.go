@@ -241,7 +241,7 @@ func (w *workflows) roleThenKey(ctx context.Context, kp keyPlan) (tools.Result, 
 		}
 		roleID, created = str(s.obj, "id"), true
 		if roleID == "" {
-			return tools.Failure(tools.Failed, kp.tool+": the role was created but its answer names no id; list-iam-roles shows it. No key was created."), nil
+			return tools.Failure(tools.Failed, kp.tool+": the role was created but its answer names no id; "+w.rolesShown()+". No key was created."), nil
 		}
 		out["role"] = map[string]any{"id": roleID, "name": kp.roleName, "created": true}
 	} else {
@@ -266,7 +266,8 @@ func (w *workflows) roleThenKey(ctx context.Context, kp keyPlan) (tools.Result, 
 			if d.Outcome == tools.OK {
 				after = fmt.Sprintf("No key was created, and the role %s this call created was deleted: nothing is left behind.", roleID)
 			} else {
-				after = fmt.Sprintf("No key was created. The role %s this call created could not be deleted (%s): call delete-iam-role {\"id\":%q}.", roleID, d.Text, roleID)
+				after = fmt.Sprintf("No key was created. The role %s this call created could not be deleted (%s): %s.", roleID, d.Text,
+					w.callAdvice("delete-iam-role", map[string]any{"id": roleID}, "the user can delete it in the Exoscale portal"))
 			}
 		}
 		return failed(kp.tool, k, "creating the key", after), nil
@@ -325,4 +326,13 @@ func withDryRun(args map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// rolesShown says where the model or the user finds a role the call created.
+func (w *workflows) rolesShown() string {
+	const list = "list-iam-roles"
+	if w.e.Serves(list) {
+		return list + " shows it"
+	}
+	return "the user can find it in the Exoscale portal"
 }
