@@ -289,9 +289,14 @@ func (e *Engine) inUse(ctx context.Context, c *call, apiErr *apiclient.Error) st
 		more = fmt.Sprintf(" and %d more", len(names)-maxNamed)
 		names = names[:maxNamed]
 	}
-	advice := u.Advice
-	if !sayable(e.Serves, advice) {
-		advice = "Remove or replace them first (the user can do it in " + portal + "), then delete " + c.id + " again."
+	return fmt.Sprintf("%s still on %s: %s%s. %s", u.What, c.id, strings.Join(names, ", "), more, inUseAdvice(u, c.id, e.Serves))
+}
+
+// inUseAdvice is what to do about the objects that still use id: the catalog's advice when the
+// tools it names are served, else what the user can do.
+func inUseAdvice(u *schemas.InUse, id string, serves func(string) bool) string {
+	if sayable(serves, u.Advice) {
+		return u.Advice
 	}
-	return fmt.Sprintf("%s still on %s: %s%s. %s", u.What, c.id, strings.Join(names, ", "), more, advice)
+	return "Remove or replace them first (the user can do it in " + portal + "), then delete " + id + " again."
 }
