@@ -150,7 +150,8 @@ var Self = struct {
 	NeedAlso: []string{"get-operation"},
 }
 
-// Hints are tool names that the engine's advice points to.
+// Hints are tool names that the engine's advice points to. The engine names one only when
+// the operator serves it (tools.Engine.SetServed); otherwise it says what the user can do.
 var Hints = struct {
 	// Operation reads an asynchronous operation by id.
 	Operation string
