@@ -26,12 +26,12 @@ func describeFailure(op schemas.Operation, err error, tenant bool, serves func(s
 	switch {
 	case errors.As(err, &opErr):
 		o := opErr.Operation
-		unless := "the operation's own record says"
+		changed := "Nothing should have changed"
 		if serves(schemas.Hints.Operation) {
-			unless = schemas.Hints.Operation + " says"
+			changed = "Nothing changed unless " + schemas.Hints.Operation + " says otherwise"
 		}
-		return fmt.Sprintf("%s: Exoscale accepted the request but operation %s ended in %s%s. Nothing changed unless %s otherwise; fix the cause and call again.",
-			op.Name, o.ID, o.State, reasonSuffix(o), unless)
+		return fmt.Sprintf("%s: Exoscale accepted the request but operation %s ended in %s%s. %s; fix the cause and call again.",
+			op.Name, o.ID, o.State, reasonSuffix(o), changed)
 	case errors.As(err, &waitErr):
 		check := fmt.Sprintf("check with %s id %s", schemas.Hints.Operation, waitErr.op.ID)
 		if !serves(schemas.Hints.Operation) {
@@ -120,7 +120,10 @@ func adviceFor(op schemas.Operation, e *apiclient.Error, tenant bool, serves fun
 		}
 		grant := schemas.Hints.GrantInRole + ", with a key that may change IAM"
 		if !servesAll(serves, strings.Split(schemas.Hints.GrantInRole, ", then ")...) {
-			grant = portal + ", or with a key that may change IAM"
+			grant = portal + ", or a key that may change IAM"
+		}
+		if !serves(schemas.Hints.WhichRule) {
+			return advice + " " + upperFirst(who) + " can find the rule that denies it in the role's policy and allow it there (" + grant + ") or " + another + "."
 		}
 		return advice + " " + which + "; " + who + " can then allow it in the role (" + grant + ") or " + another + "."
 	case e.Status == http.StatusNotFound && op.Method == http.MethodGet && !strings.Contains(op.Path, "{"):
