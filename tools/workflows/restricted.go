@@ -45,11 +45,11 @@ func (w *workflows) createRestricted(ctx context.Context, args map[string]any) (
 	name := str(args, "name")
 	r := policy.Restriction{Operations: strings_(args, "operations"), Services: strings_(args, "services"), Zones: strings_(args, "zones")}
 	if len(r.Operations) == 0 && len(r.Services) == 0 {
-		return tools.Failure(tools.Invalid, tool+": give operations, services or both: the key would be allowed nothing. list-iam-operations lists the operations. Nothing was sent."), nil
+		return tools.Failure(tools.Invalid, tool+": give operations, services or both: the key would be allowed nothing."+w.listOperationsHint()+" Nothing was sent."), nil
 	}
 	p, err := policy.Restrict(r)
 	if err != nil {
-		return restrictionInvalid(tool, err), nil
+		return w.restrictionInvalid(tool, err), nil
 	}
 	var notes []string
 	if boolArg(args, "include-get-operation", true) {
@@ -121,12 +121,27 @@ func asyncPhrase(async []string) string {
 
 // restrictionInvalid is the answer to operations, services or zones a policy cannot be built
 // from, as one sentence ("did you mean list-instances?" keeps its question mark).
-func restrictionInvalid(tool string, err error) tools.Result {
+func (w *workflows) restrictionInvalid(tool string, err error) tools.Result {
 	msg := err.Error()
 	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") {
 		msg += "."
 	}
-	return tools.Failure(tools.Invalid, fmt.Sprintf("%s: %s Nothing was sent; list-iam-operations lists the operations and their services.", tool, msg))
+	list := ""
+	if w.e.Serves(listOperations) {
+		list = "; " + listOperations + " lists the operations and their services"
+	}
+	return tools.Failure(tools.Invalid, fmt.Sprintf("%s: %s Nothing was sent%s.", tool, msg, list))
+}
+
+// listOperations is the IAM policy tool that lists the operations a policy can name.
+const listOperations = "list-iam-operations"
+
+// listOperationsHint is a sentence pointing to listOperations, or "" when it is not served.
+func (w *workflows) listOperationsHint() string {
+	if !w.e.Serves(listOperations) {
+		return ""
+	}
+	return " " + listOperations + " lists the operations."
 }
 
 func problemList(ps []policy.Problem) string {
@@ -289,7 +304,7 @@ func (w *workflows) keyNameTaken(ctx context.Context, tool, name string) (tools.
 	}
 	for _, k := range items(s.obj, "api-keys") {
 		if str(k, "name") == name {
-			return tools.Failure(tools.Refused, fmt.Sprintf("refused: %s: the key name %q is already taken by %s. Nothing was created. Pick another name, or rotate-api-key that key.", tool, name, str(k, "key"))), true, nil
+			return tools.Failure(tools.Refused, fmt.Sprintf("refused: %s: the key name %q is already taken by %s. Nothing was created. Pick another name%s.", tool, name, str(k, "key"), w.orRotate())), true, nil
 		}
 	}
 	return tools.Result{}, false, nil
@@ -335,4 +350,12 @@ func (w *workflows) rolesShown() string {
 		return list + " shows it"
 	}
 	return "the user can find it in the Exoscale portal"
+}
+
+// orRotate ends "Pick another name" with the rotation of the existing key, when it is served.
+func (w *workflows) orRotate() string {
+	if !w.e.Serves(RotateKey) {
+		return ""
+	}
+	return ", or " + RotateKey + " that key"
 }

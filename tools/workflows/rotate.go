@@ -38,8 +38,12 @@ func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Resu
 	id := str(args, "id")
 	retire := boolArg(args, "retire-old", false)
 	if own := w.e.Identity(ctx).Key; strings.EqualFold(id, own) {
+		instead := fmt.Sprintf("%s {\"template\":%q,\"name\":\"<new name>\"}", CloneKey, id)
+		if !w.e.Serves(CloneKey) {
+			instead = "the user creates a new key on the same role (e.g. in the Exoscale portal)"
+		}
 		return tools.Failure(tools.Refused, fmt.Sprintf("refused: %s: %s is the key this server signs with. The server cannot switch to a new key by itself, and retiring this one would lock it out. "+
-			"Nothing was sent. Instead: clone-api-key {\"template\":%q,\"name\":\"<new name>\"}, configure the server with the new key, restart it, then delete the old key from there.", tool, id, id)), nil
+			"Nothing was sent. Instead: %s, configure the server with the new key, restart it, then delete the old key from there.", tool, id, instead)), nil
 	}
 	old, err := w.call(ctx, "get-api-key", map[string]any{"id": id})
 	if err != nil {

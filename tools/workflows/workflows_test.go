@@ -700,3 +700,28 @@ func TestRotateAPIKey_DeleteNotServedIsNotProposedAsACall(t *testing.T) {
 	assert.NotContains(t, res.Text+res.Note, "call delete-api-key")
 	assert.Contains(t, res.Text+res.Note, "Exoscale portal")
 }
+
+// TestComposites_RefusalsNameOnlyServedTools: served alone, the composites' refusals and
+// invalid-argument answers point to no other tool (list-iam-operations, clone-api-key,
+// rotate-api-key); served with them, they do.
+func TestComposites_RefusalsNameOnlyServedTools(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	cases := []struct{ tool, args, other string }{
+		{CreateRestrictedKey, `{"name":"k"}`, "list-iam-operations"},
+		{CreateRestrictedKey, `{"name":"k","operations":["list-instancez"]}`, "list-iam-operations"},
+		{CreateRestrictedKey, `{"name":"` + sandbox.RestrictedKeyName + `","operations":["list-zones"]}`, RotateKey},
+		{RotateKey, `{"id":"` + v.key + `"}`, CloneKey},
+	}
+	for _, tc := range cases {
+		res := v.call(t, context.Background(), tc.tool, tc.args)
+		require.True(t, res.IsError(), res.Text)
+		assert.Contains(t, res.Text, tc.other, "served: named")
+	}
+	for _, tc := range cases {
+		v.e.SetServed(func(name string) bool { return name == tc.tool })
+		res := v.call(t, context.Background(), tc.tool, tc.args)
+		require.True(t, res.IsError(), res.Text)
+		assert.NotContains(t, res.Text, tc.other, "%s %s", tc.tool, tc.args)
+	}
+}
