@@ -150,7 +150,8 @@ var Self = struct {
 	NeedAlso: []string{"get-operation"},
 }
 
-// Hints are tool names that the engine's advice points to.
+// Hints are tool names that the engine's advice points to. The engine names one only when
+// the operator serves it (tools.Engine.SetServed); otherwise it says what the user can do.
 var Hints = struct {
 	// Operation reads an asynchronous operation by id.
 	Operation string
@@ -165,6 +166,8 @@ var Hints = struct {
 	// WhichRule names the policy rule that decides an operation (a tool of tools/iamtools,
 	// not a catalog operation).
 	WhichRule string
+	// OperationNames lists the operations and services a policy can name (tools/iamtools).
+	OperationNames string
 }{
 	Operation:   "get-operation",
 	GrantInRole: "get-iam-role, then update-iam-role-policy",
@@ -174,6 +177,7 @@ var Hints = struct {
 	// The argument the catalog's update-iam-role takes.
 	AssumeRolePolicy: "update-iam-role with assume-role-policy",
 	WhichRule:        "check-iam-access",
+	OperationNames:   "list-iam-operations",
 }
 
 // Lesson is one sentence of the MCP instructions' lesson in the workflow the tools serve. It

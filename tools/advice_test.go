@@ -67,7 +67,7 @@ func TestAdvice_NeverProposesWhatTheFailureRulesOut(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			text := adviceFor(op(tc.op), &tc.err, tc.tenant)
+			text := adviceFor(op(tc.op), &tc.err, tc.tenant, allServed)
 			// What the advice proposes: the text after its first sentence (which names the
 			// refused call as the subject), less the refused call as an argument.
 			_, next, _ := strings.Cut(text, ". ")

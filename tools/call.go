@@ -234,7 +234,6 @@ func (e *Engine) deleted(c *call, out any, found bool) (Result, error) {
 		delete(ref, "command")
 		delete(ref, "link")
 	}
-	ts := schemas.Toolset(c.op.Toolset)
 	var note string
 	if found {
 		obj["deleted"] = c.id
@@ -245,8 +244,8 @@ func (e *Engine) deleted(c *call, out any, found bool) (Result, error) {
 		obj["deleted"] = false
 		note = fmt.Sprintf("Already deleted: Exoscale has no %s (404 Not Found), so it is not there now. This call deleted nothing; if you expected it to exist, the id may be wrong.", c.id)
 	}
-	if ts.ListHint != "" {
-		obj["next"] = ts.ListHint
+	if hint := listHint(*c.op, e.Serves); hint != "" {
+		obj["next"] = hint
 	}
 	if moved := e.SetAsideSecretFiles(c.id, revokedSuffix); len(moved) > 0 {
 		obj["secret-files-revoked"] = moved
@@ -290,5 +289,14 @@ func (e *Engine) inUse(ctx context.Context, c *call, apiErr *apiclient.Error) st
 		more = fmt.Sprintf(" and %d more", len(names)-maxNamed)
 		names = names[:maxNamed]
 	}
-	return fmt.Sprintf("%s still on %s: %s%s. %s", u.What, c.id, strings.Join(names, ", "), more, u.Advice)
+	return fmt.Sprintf("%s still on %s: %s%s. %s", u.What, c.id, strings.Join(names, ", "), more, inUseAdvice(u, c.id, e.Serves))
+}
+
+// inUseAdvice is what to do about the objects that still use id: the catalog's advice when the
+// tools it names are served, else what the user can do.
+func inUseAdvice(u *schemas.InUse, id string, serves func(string) bool) string {
+	if sayable(serves, u.Advice) {
+		return u.Advice
+	}
+	return "Remove or replace them first (the user can do it in " + portal + "), then delete " + id + " again."
 }

@@ -22,7 +22,8 @@
 // a typed call (path, query, body, the local dry-run and allow-duplicate-name flags) that the
 // stages share. Every way a model can act on ends in a Result with a typed Outcome (OK,
 // Invalid, Refused, DryRun, Declined, Failed, NeedsInput) and, for a failure, a text that says
-// what happened and what to do next. A Go error is a bug (a schema that does not compile, an
+// what happened and what to do next, naming only tools the operator serves (SetServed; a hidden
+// tool becomes what the user can do in the Exoscale portal). A Go error is a bug (a schema that does not compile, an
 // impossible state): the adapter logs it and answers with a JSON-RPC internal error.
 //
 // The seams for what comes next:

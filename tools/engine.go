@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
@@ -74,6 +75,9 @@ type Engine struct {
 	ops map[string]*opSpec
 
 	written secretIndex // which secret files this process wrote, by key id
+
+	// served is the operator's filter of tools (SetServed); nil = everything is served.
+	served atomic.Pointer[func(string) bool]
 }
 
 // opSpec is a catalog operation with what the engine computes from it once.
@@ -285,7 +289,7 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 			// send the model looking for it.
 			return fail(Failed, "%s. %s", apiErr.Error(), used), nil
 		}
-		return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "")), nil
+		return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "", e.Serves)), nil
 	}
 	c.status = resp.Status
 	if op.ArrayField != "" {
@@ -300,7 +304,7 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 	}
 	badBody := func(err error) Result {
 		return fail(Failed, "%s: Exoscale answered %d with a body that is not a JSON object of the expected shape (%v). %s",
-			op.Name, resp.Status, err, unknownOutcomeAdvice(*op))
+			op.Name, resp.Status, err, unknownOutcomeAdvice(*op, e.Serves))
 	}
 	if len(op.Secrets) > 0 {
 		return e.deliver(ctx, c, resp.Body)
@@ -312,7 +316,7 @@ func (e *Engine) send(ctx context.Context, c *call) (Result, error) {
 		}
 		out, err := e.await(ctx, c, started)
 		if err != nil {
-			return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "")), nil
+			return fail(Failed, "%s", describeFailure(*op, err, c.tenant != "", e.Serves)), nil
 		}
 		if op.Access == schemas.Delete {
 			return e.deleted(c, out, true)

@@ -25,6 +25,9 @@ type Guarded struct {
 	ID        string         // the "id" argument
 	// Credentials sign the call: the tenant's in multi-tenant mode, else the server's.
 	Credentials apiclient.Credentials
+	// Serves says which tools the model can call (Engine.Serves), so a refusal names no
+	// other tool (nil = all).
+	Serves func(name string) bool
 }
 
 // LockoutChecker decides whether a call would lock the server out of its own organization.
@@ -40,7 +43,7 @@ type LockoutChecker interface {
 // guard runs the guards: self-lockout, then duplicate names.
 func (e *Engine) guard(ctx context.Context, c *call) (Result, bool, error) {
 	if !e.guards.AllowSelfLockout && c.op.Lockout != schemas.LockoutNone {
-		refusal, err := e.lockout.CheckLockout(ctx, Guarded{Operation: *c.op, Args: c.args, ID: c.id, Credentials: e.ownCredentials(ctx)})
+		refusal, err := e.lockout.CheckLockout(ctx, Guarded{Operation: *c.op, Args: c.args, ID: c.id, Credentials: e.ownCredentials(ctx), Serves: e.Serves})
 		if err != nil {
 			return Result{}, true, fmt.Errorf("tools: lockout check of %s: %w", c.op.Name, err)
 		}

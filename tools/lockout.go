@@ -134,7 +134,7 @@ func (g *SelfLockoutGuard) CheckLockout(ctx context.Context, c Guarded) (string,
 		after.Organization = policy.AllowAll() // Exoscale's default organization policy
 		what = "the default organization policy"
 	}
-	return g.refusal(what, policy.Lost(before, after, g.requests(c.Credentials.Key))), nil
+	return g.refusal(what, policy.Lost(before, after, g.requests(c.Credentials.Key)), c.Serves), nil
 }
 
 // requests are the needed operations as the server's key makes them in its zone.
@@ -150,7 +150,7 @@ func (g *SelfLockoutGuard) requests(key string) []policy.Request {
 
 // refusal names what a change takes away ("" when nothing it had). An operation that was
 // already not allowed before the change is not the change's doing and does not refuse it.
-func (g *SelfLockoutGuard) refusal(what string, losses []policy.Loss) string {
+func (g *SelfLockoutGuard) refusal(what string, losses []policy.Loss, serves func(string) bool) string {
 	byReason := map[string][]string{}
 	var reasons []string
 	for _, l := range losses {
@@ -170,8 +170,12 @@ func (g *SelfLockoutGuard) refusal(what string, losses []policy.Loss) string {
 	for i, r := range reasons {
 		parts[i] = strings.Join(byReason[r], ", ") + ": " + r
 	}
-	return fmt.Sprintf("%s takes from the server's own key operations it needs in zone %s (%s),%s Keep them allowed (check-iam-access tries a policy first).",
-		what, g.zone, strings.Join(parts, "; "), lockedOut)
+	try := ""
+	if serves == nil || serves(schemas.Hints.WhichRule) {
+		try = " (" + schemas.Hints.WhichRule + " tries a policy first)"
+	}
+	return fmt.Sprintf("%s takes from the server's own key operations it needs in zone %s (%s),%s Keep them allowed%s.",
+		what, g.zone, strings.Join(parts, "; "), lockedOut, try)
 }
 
 // reason says which layer and rule takes an operation away, or what its answer depends on.

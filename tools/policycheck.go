@@ -52,8 +52,8 @@ func (e *Engine) checkPolicies(c *call) (Result, bool) {
 		}
 	}
 	if len(errs) > 0 {
-		return fail(Invalid, "%s: the policy would not do what it says (Exoscale skips a rule that does not evaluate to true), so nothing was sent:\n- %s\nFix these and call again; list-iam-operations lists operation names and services, check-iam-access tries a policy before it is applied.",
-			c.op.Name, strings.Join(append(errs, warns...), "\n- ")), true
+		return fail(Invalid, "%s: the policy would not do what it says (Exoscale skips a rule that does not evaluate to true), so nothing was sent:\n- %s\nFix these and call again%s.",
+			c.op.Name, strings.Join(append(errs, warns...), "\n- "), e.policyTools()), true
 	}
 	if len(warns) > 0 {
 		c.warnings = append(c.warnings, "Policy check warnings (the call went on):\n- "+strings.Join(warns, "\n- "))
@@ -112,4 +112,19 @@ func (c *call) withWarnings(res Result, err error) (Result, error) {
 	}
 	res.Note = note
 	return res, nil
+}
+
+// policyTools names the served tools that help fix a policy, as the end of a sentence.
+func (e *Engine) policyTools() string {
+	var say []string
+	if e.Serves(schemas.Hints.OperationNames) {
+		say = append(say, schemas.Hints.OperationNames+" lists operation names and services")
+	}
+	if e.Serves(schemas.Hints.WhichRule) {
+		say = append(say, schemas.Hints.WhichRule+" tries a policy before it is applied")
+	}
+	if len(say) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(say, ", ")
 }

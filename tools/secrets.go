@@ -123,7 +123,7 @@ func unwrapPath(err error) error {
 func (e *Engine) deliver(ctx context.Context, c *call, body []byte) (Result, error) {
 	result, err := decodeObject(body)
 	if err != nil {
-		return fail(Failed, "%s: Exoscale answered with a body that is not a JSON object (%v). %s", c.op.Name, err, unknownOutcomeAdvice(*c.op)), nil
+		return fail(Failed, "%s: Exoscale answered with a body that is not a JSON object (%v). %s", c.op.Name, err, unknownOutcomeAdvice(*c.op, e.Serves)), nil
 	}
 	c.touchResult(result)
 	dep := e.deployment(ctx, c, result)

@@ -216,6 +216,12 @@ func (c *Flags) NewBackend(ctx context.Context, o Options) (_ *Backend, err erro
 	if err != nil {
 		return nil, err
 	}
+	// Advice names only tools the model can call; set before anything is served.
+	served := map[string]bool{}
+	for _, t := range reg.Tools() {
+		served[t.Name] = true
+	}
+	e.SetServed(func(name string) bool { return served[name] })
 	// The first tool call ends start-up: from then on the operator's GOGC applies.
 	reg = reg.Observed(startupEnds{})
 	return &Backend{Engine: e, Registry: reg, Log: log, Close: closeAll, version: o.Version}, nil

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,4 +46,39 @@ func TestCheck_AcceptsEveryServedTool(t *testing.T) {
 		c := Flags{logLevel: "info", confirm: "none", confirmFallback: "deny", secretDelivery: "file", only: tool.Name, exclude: tool.Name, toolsets: tool.Toolset}
 		assert.NoError(t, c.Check(), tool.Name)
 	}
+}
+
+// TestNewBackend_AdviceFollowsTheServedTools: the backend tells the engine what it serves, so
+// a 404 under --exclude-tools list-api-keys does not send the model to list-api-keys, and
+// under --read-only a refused write points to no write tool.
+func TestNewBackend_AdviceFollowsTheServedTools(t *testing.T) {
+	t.Parallel()
+	backend := func(args ...string) *Backend {
+		t.Helper()
+		var c Flags
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		c.Register(fs, func(string) string { return "" })
+		require.NoError(t, fs.Parse(append([]string{"--sandbox", "--secret-delivery", "inline", "--log-level", "error"}, args...)))
+		b, err := c.NewBackend(t.Context(), Options{Stderr: io.Discard, Getenv: func(string) string { return "" }, Transport: "test"})
+		require.NoError(t, err)
+		t.Cleanup(b.Close)
+		return b
+	}
+	unknown := map[string]any{"id": "EXO0123456789abcdef01234567"}
+
+	b := backend("--exclude-tools", "list-api-keys")
+	assert.False(t, b.Engine.Serves("list-api-keys"))
+	assert.True(t, b.Engine.Serves("get-api-key"))
+	res, err := b.Engine.Call(t.Context(), "get-api-key", unknown)
+	require.NoError(t, err)
+	require.Equal(t, tools.Failed, res.Outcome, res.Text)
+	assert.Contains(t, res.Text, "check the id")
+	assert.NotContains(t, res.Text, "list-api-keys")
+
+	b = backend("--read-only")
+	for _, name := range []string{"update-iam-role-policy", "create-api-key", "check-iam-access"} {
+		_, served := b.Registry.Tool(name)
+		assert.Equal(t, served, b.Engine.Serves(name), name)
+	}
+	assert.False(t, b.Engine.Serves("create-api-key"))
 }

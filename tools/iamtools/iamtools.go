@@ -36,6 +36,9 @@ const (
 	opNewRole   = "create-iam-role"
 )
 
+// opListOps is this package's tool that lists the operations a policy can name.
+const opListOps = "list-iam-operations"
+
 // Caller runs catalog operations: *tools.Engine.
 type Caller interface {
 	Call(ctx context.Context, operation string, args map[string]any) (tools.Result, error)
@@ -141,7 +144,7 @@ func row(op schemas.APIOperation) opRow {
 const inferredNote = "service-inferred: no Exoscale source documents this class; it is inferred from the API's tags, so check that a policy entry for it applies."
 
 func listOperations(_ context.Context, args map[string]any) (tools.Result, error) {
-	const tool = "list-iam-operations"
+	const tool = opListOps
 	if res, ok := onlyArgs(tool, args, "service", "match", "access"); !ok {
 		return res, nil
 	}
@@ -227,6 +230,8 @@ type fixArgs struct {
 	Tool      string         `json:"tool"`
 	Arguments map[string]any `json:"arguments"`
 	Summary   string         `json:"summary"`
+	// NotServed: the operator does not serve Tool here; the change is data for a human.
+	NotServed bool `json:"not-served,omitempty"`
 }
 
 // access is the answer for one operation.
@@ -275,7 +280,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 			return invalid(tool, "parameters: expected an object, got %s.", jsonText(v))
 		}
 	}
-	ops, res, ok := operationsArg(tool, args["operations"])
+	ops, res, ok := operationsArg(tool, args["operations"], servesOf(c))
 	if !ok {
 		return res, nil
 	}
@@ -347,7 +352,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 			a.Rule = &ruleRef{Index: d.Rule, Expression: d.Expression}
 		}
 		if d.Outcome == policy.Deny {
-			a.Fix = fixes(org, role, req, roleID, hasDraft && draft != nil, frozen)
+			a.Fix = fixes(org, role, req, roleID, hasDraft && draft != nil, frozen, servesOf(c))
 		}
 		out = append(out, a)
 	}
@@ -365,7 +370,7 @@ func checkAccess(ctx context.Context, c Caller, args map[string]any) (tools.Resu
 // fixes proposes the calls that would allow req. A role created with editable: false cannot
 // be updated by any key, so its fix is a new role with the changed policy (keys cannot change
 // role: new keys go on it), never an update the API would refuse.
-func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft, frozen bool) []fixArgs {
+func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft, frozen bool, serves func(string) bool) []fixArgs {
 	if role == nil {
 		role = policy.AllowAll()
 	}
@@ -391,16 +396,21 @@ func fixes(org, role *policy.Policy, req policy.Request, roleID string, draft, f
 			flat["id"] = roleID
 			f.Tool, f.Arguments = opSetRole, flat
 		}
+		if !serves(f.Tool) {
+			// Still useful to a human: the policy to apply by other means.
+			f.NotServed = true
+			f.Summary += " (" + f.Tool + " is not served here: the operator can apply this policy in the Exoscale portal)"
+		}
 		out = append(out, f)
 	}
 	return out
 }
 
 // operationsArg reads 1 to 100 known operationIds.
-func operationsArg(tool string, v any) ([]string, tools.Result, bool) {
+func operationsArg(tool string, v any, serves func(string) bool) ([]string, tools.Result, bool) {
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 || len(list) > 100 {
-		res, _ := invalid(tool, "operations: expected an array of 1 to 100 operationIds (list-iam-operations lists them), got %s.", jsonText(v))
+		res, _ := invalid(tool, "operations: expected an array of 1 to 100 operationIds%s, got %s.", listedBy(serves, " (%s lists them)"), jsonText(v))
 		return nil, res, false
 	}
 	var out, bad []string
@@ -421,7 +431,7 @@ func operationsArg(tool string, v any) ([]string, tools.Result, bool) {
 		}
 	}
 	if len(bad) > 0 {
-		res, _ := invalid(tool, "operations: %s; list-iam-operations lists them.", strings.Join(bad, "; "))
+		res, _ := invalid(tool, "operations: %s%s.", strings.Join(bad, "; "), listedBy(serves, "; %s lists them"))
 		return nil, res, false
 	}
 	return out, tools.Result{}, true
@@ -557,4 +567,21 @@ func jsonContent(uri string, v any) ([]tools.ResourceContent, error) {
 		return nil, err
 	}
 	return []tools.ResourceContent{{URI: uri, MIMEType: "application/json", Text: string(b)}}, nil
+}
+
+// servesOf is which tools the model can call, as the engine that serves c says (every tool
+// when c cannot say): a text names another tool only when it is served.
+func servesOf(c Caller) func(string) bool {
+	if s, ok := c.(interface{ Serves(name string) bool }); ok && s != nil {
+		return s.Serves
+	}
+	return func(string) bool { return true }
+}
+
+// listedBy is format with the tool that lists operation names, or "" when it is not served.
+func listedBy(serves func(string) bool, format string) string {
+	if !serves(opListOps) {
+		return ""
+	}
+	return fmt.Sprintf(format, opListOps)
 }

@@ -356,3 +356,29 @@ func TestCheckIAMAccess_NonEditableRoleFixIsANewRole(t *testing.T) {
 	b, _ = json.Marshal(out["results"])
 	assert.Contains(t, string(b), `"tool":"update-iam-role-policy"`)
 }
+
+// TestCheckIAMAccess_FixOfAnUnservedToolIsMarked: under a filter that serves only the IAM
+// policy tools, a deny's fix is still given (the policy is useful to a human) but marked
+// not-served, and says so; a bad operation does not point to list-iam-operations when that is
+// hidden.
+func TestCheckIAMAccess_FixOfAnUnservedToolIsMarked(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	draft := map[string]any{"default-service-strategy": "deny", "services": map[string]any{}}
+	args := map[string]any{"policy": draft, "operations": []any{"list-api-keys"}}
+	_, out := v.call(t, "check-iam-access", args)
+	fix := decisions(t, out)["list-api-keys"]["fix"].([]any)[0].(map[string]any)
+	require.Equal(t, "create-iam-role", fix["tool"])
+	assert.Nil(t, fix["not-served"], "served: no mark")
+
+	v.e.SetServed(func(name string) bool { return name == "check-iam-access" })
+	_, out = v.call(t, "check-iam-access", args)
+	fix = decisions(t, out)["list-api-keys"]["fix"].([]any)[0].(map[string]any)
+	assert.Equal(t, "create-iam-role", fix["tool"], "the fix is kept as data")
+	assert.Equal(t, true, fix["not-served"])
+	assert.Contains(t, fix["summary"], "not served here")
+
+	res, _ := v.call(t, "check-iam-access", map[string]any{"policy": draft, "operations": []any{"list-instancez"}})
+	require.Equal(t, tools.Invalid, res.Outcome)
+	assert.NotContains(t, res.Text, "list-iam-operations")
+}

@@ -349,7 +349,7 @@ func (w *workflows) findings(ctx context.Context, d auditData, days int, since t
 		if str(k, "scope") == "public" {
 			out = append(out, Finding{Severity: medium, Finding: "AI key scoped public", Subject: Subject{"ai-api-key", str(k, "id"), str(k, "name")},
 				Why: "scope public lets the key call every public model; scope it to the one deployment it serves",
-				Fix: &toolCall{Tool: "update-ai-api-key", Arguments: map[string]any{"id": str(k, "id"), "scope": "(deployment id from list-deployments)"}}})
+				Fix: &toolCall{Tool: "update-ai-api-key", Arguments: map[string]any{"id": str(k, "id"), "scope": w.deploymentPlaceholder()}}})
 		}
 	}
 
@@ -371,6 +371,9 @@ func (w *workflows) findings(ctx context.Context, d auditData, days int, since t
 				Why: "a stolen password alone opens this account; no API call enables 2FA: the user turns it on in the portal"})
 		}
 	}
+	for i := range out {
+		w.served(out[i].Fix)
+	}
 	return out
 }
 
@@ -384,4 +387,13 @@ func serverOperations() []string {
 		}
 	}
 	return out
+}
+
+// deploymentPlaceholder stands for the deployment id in a fix that scopes an AI key.
+func (w *workflows) deploymentPlaceholder() string {
+	const list = "list-deployments"
+	if w.e.Serves(list) {
+		return "(deployment id from " + list + ")"
+	}
+	return "(the deployment's id)"
 }

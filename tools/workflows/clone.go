@@ -43,7 +43,7 @@ func (w *workflows) clone(ctx context.Context, args map[string]any) (tools.Resul
 	for _, op := range append(slices.Clone(add), remove...) {
 		if _, ok := schemas.LookupAPIOperation(op); !ok {
 			if _, err := policy.Restrict(policy.Restriction{Operations: []string{op}}); err != nil {
-				return restrictionInvalid(tool, err), nil
+				return w.restrictionInvalid(tool, err), nil
 			}
 		}
 	}

@@ -45,11 +45,11 @@ func (w *workflows) createRestricted(ctx context.Context, args map[string]any) (
 	name := str(args, "name")
 	r := policy.Restriction{Operations: strings_(args, "operations"), Services: strings_(args, "services"), Zones: strings_(args, "zones")}
 	if len(r.Operations) == 0 && len(r.Services) == 0 {
-		return tools.Failure(tools.Invalid, tool+": give operations, services or both: the key would be allowed nothing. list-iam-operations lists the operations. Nothing was sent."), nil
+		return tools.Failure(tools.Invalid, tool+": give operations, services or both: the key would be allowed nothing."+w.listOperationsHint()+" Nothing was sent."), nil
 	}
 	p, err := policy.Restrict(r)
 	if err != nil {
-		return restrictionInvalid(tool, err), nil
+		return w.restrictionInvalid(tool, err), nil
 	}
 	var notes []string
 	if boolArg(args, "include-get-operation", true) {
@@ -121,12 +121,27 @@ func asyncPhrase(async []string) string {
 
 // restrictionInvalid is the answer to operations, services or zones a policy cannot be built
 // from, as one sentence ("did you mean list-instances?" keeps its question mark).
-func restrictionInvalid(tool string, err error) tools.Result {
+func (w *workflows) restrictionInvalid(tool string, err error) tools.Result {
 	msg := err.Error()
 	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") {
 		msg += "."
 	}
-	return tools.Failure(tools.Invalid, fmt.Sprintf("%s: %s Nothing was sent; list-iam-operations lists the operations and their services.", tool, msg))
+	list := ""
+	if w.e.Serves(listOperations) {
+		list = "; " + listOperations + " lists the operations and their services"
+	}
+	return tools.Failure(tools.Invalid, fmt.Sprintf("%s: %s Nothing was sent%s.", tool, msg, list))
+}
+
+// listOperations is the IAM policy tool that lists the operations a policy can name.
+const listOperations = "list-iam-operations"
+
+// listOperationsHint is a sentence pointing to listOperations, or "" when it is not served.
+func (w *workflows) listOperationsHint() string {
+	if !w.e.Serves(listOperations) {
+		return ""
+	}
+	return " " + listOperations + " lists the operations."
 }
 
 func problemList(ps []policy.Problem) string {
@@ -241,7 +256,7 @@ func (w *workflows) roleThenKey(ctx context.Context, kp keyPlan) (tools.Result, 
 		}
 		roleID, created = str(s.obj, "id"), true
 		if roleID == "" {
-			return tools.Failure(tools.Failed, kp.tool+": the role was created but its answer names no id; list-iam-roles shows it. No key was created."), nil
+			return tools.Failure(tools.Failed, kp.tool+": the role was created but its answer names no id; "+w.rolesShown()+". No key was created."), nil
 		}
 		out["role"] = map[string]any{"id": roleID, "name": kp.roleName, "created": true}
 	} else {
@@ -266,7 +281,8 @@ func (w *workflows) roleThenKey(ctx context.Context, kp keyPlan) (tools.Result, 
 			if d.Outcome == tools.OK {
 				after = fmt.Sprintf("No key was created, and the role %s this call created was deleted: nothing is left behind.", roleID)
 			} else {
-				after = fmt.Sprintf("No key was created. The role %s this call created could not be deleted (%s): call delete-iam-role {\"id\":%q}.", roleID, d.Text, roleID)
+				after = fmt.Sprintf("No key was created. The role %s this call created could not be deleted (%s): %s.", roleID, d.Text,
+					w.callAdvice("delete-iam-role", map[string]any{"id": roleID}, "the user can delete it in the Exoscale portal"))
 			}
 		}
 		return failed(kp.tool, k, "creating the key", after), nil
@@ -288,7 +304,7 @@ func (w *workflows) keyNameTaken(ctx context.Context, tool, name string) (tools.
 	}
 	for _, k := range items(s.obj, "api-keys") {
 		if str(k, "name") == name {
-			return tools.Failure(tools.Refused, fmt.Sprintf("refused: %s: the key name %q is already taken by %s. Nothing was created. Pick another name, or rotate-api-key that key.", tool, name, str(k, "key"))), true, nil
+			return tools.Failure(tools.Refused, fmt.Sprintf("refused: %s: the key name %q is already taken by %s. Nothing was created. Pick another name%s.", tool, name, str(k, "key"), w.orRotate())), true, nil
 		}
 	}
 	return tools.Result{}, false, nil
@@ -325,4 +341,21 @@ func withDryRun(args map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// rolesShown says where the model or the user finds a role the call created.
+func (w *workflows) rolesShown() string {
+	const list = "list-iam-roles"
+	if w.e.Serves(list) {
+		return list + " shows it"
+	}
+	return "the user can find it in the Exoscale portal"
+}
+
+// orRotate ends "Pick another name" with the rotation of the existing key, when it is served.
+func (w *workflows) orRotate() string {
+	if !w.e.Serves(RotateKey) {
+		return ""
+	}
+	return ", or " + RotateKey + " that key"
 }

@@ -38,8 +38,12 @@ func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Resu
 	id := str(args, "id")
 	retire := boolArg(args, "retire-old", false)
 	if own := w.e.Identity(ctx).Key; strings.EqualFold(id, own) {
+		instead := fmt.Sprintf("%s {\"template\":%q,\"name\":\"<new name>\"}", CloneKey, id)
+		if !w.e.Serves(CloneKey) {
+			instead = "the user creates a new key on the same role (e.g. in the Exoscale portal)"
+		}
 		return tools.Failure(tools.Refused, fmt.Sprintf("refused: %s: %s is the key this server signs with. The server cannot switch to a new key by itself, and retiring this one would lock it out. "+
-			"Nothing was sent. Instead: clone-api-key {\"template\":%q,\"name\":\"<new name>\"}, configure the server with the new key, restart it, then delete the old key from there.", tool, id, id)), nil
+			"Nothing was sent. Instead: %s, configure the server with the new key, restart it, then delete the old key from there.", tool, id, instead)), nil
 	}
 	old, err := w.call(ctx, "get-api-key", map[string]any{"id": id})
 	if err != nil {
@@ -113,8 +117,9 @@ func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Resu
 	next := toolCall{Tool: "delete-api-key", Arguments: map[string]any{"id": id}}
 	if !retire {
 		oldKey["state"] = "still active"
-		out["next"] = next
-		notes = append(notes, fmt.Sprintf("The old key %s still works: once everything uses the new key, call delete-api-key {\"id\":%q}.", id, id))
+		out["next"] = w.served(&next)
+		notes = append(notes, fmt.Sprintf("The old key %s still works: once everything uses the new key, %s.", id,
+			w.callAdvice(next.Tool, next.Arguments, "the user can delete it in the Exoscale portal")))
 		return tools.ValueResult(tools.OK, out, strings.Join(notes, " "))
 	}
 	d, err := w.call(ctx, "delete-api-key", deleteArgs)
@@ -125,8 +130,12 @@ func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Resu
 		// The new key exists and its secret was delivered: say so first, then what is left.
 		oldKey["state"] = "still active: deleting it failed"
 		oldKey["error"] = d.res.Text
-		out["next"] = next
-		notes = append(notes, fmt.Sprintf("WARNING: the new key was created, but deleting the old key %s failed (see old-key.error): call delete-api-key {\"id\":%q} again.", id, id))
+		out["next"] = w.served(&next)
+		again := "the user must delete it (e.g. in the Exoscale portal)"
+		if w.e.Serves(next.Tool) {
+			again = w.callAdvice(next.Tool, next.Arguments, "") + " again"
+		}
+		notes = append(notes, fmt.Sprintf("WARNING: the new key was created, but deleting the old key %s failed (see old-key.error): %s.", id, again))
 		return tools.ValueResult(tools.OK, out, strings.Join(notes, " "))
 	}
 	oldKey["state"] = "deleted"

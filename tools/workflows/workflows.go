@@ -204,10 +204,37 @@ func notDryRun(tool string, s step) tools.Result {
 	return failed(tool, s, "the dry run of "+s.op, "Nothing was sent.")
 }
 
-// toolCall is a tool call as a result names it: the fix of a finding, the next step.
+// toolCall is a tool call as a result names it: the fix of a finding, the next step. One the
+// operator does not serve is still given, as data for a human, marked not-served.
 type toolCall struct {
 	Tool      string         `json:"tool"`
 	Arguments map[string]any `json:"arguments,omitempty"`
+	NotServed bool           `json:"not-served,omitempty"`
+	Note      string         `json:"note,omitempty"`
+}
+
+// notServedNote says what a call the model cannot make is for.
+const notServedNote = "not served here: the model cannot call it; the operator can make this change in the Exoscale portal"
+
+// served marks c when the model cannot call its tool.
+func (w *workflows) served(c *toolCall) *toolCall {
+	if c != nil && !w.e.Serves(c.Tool) {
+		c.NotServed, c.Note = true, notServedNote
+	}
+	return c
+}
+
+// callAdvice is the sentence that tells the model to call tool with args ("call delete-api-key
+// {"id":"EXO…"}"), or, when tool is not served, to have the user do instead what it would do.
+func (w *workflows) callAdvice(tool string, args map[string]any, instead string) string {
+	if !w.e.Serves(tool) {
+		return instead
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		b = []byte("{}")
+	}
+	return "call " + tool + " " + string(b)
 }
 
 func quoteList(ss []string) string {

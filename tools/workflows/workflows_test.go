@@ -642,3 +642,86 @@ func TestAuditIAMKeys_NonEditableRoleFixIsANewRole(t *testing.T) {
 	assert.Equal(t, "create-iam-role", mint.Fix.Tool)
 	assert.Contains(t, mint.Why, "editable: false")
 }
+
+// TestAuditIAMKeys_FixesOfUnservedToolsAreMarked: under a read-only filter the findings keep
+// their fixes (useful to a human) but mark each one the model cannot call, and no note names
+// a tool that is not served.
+func TestAuditIAMKeys_FixesOfUnservedToolsAreMarked(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	served := func(name string) bool {
+		op, ok := schemas.Lookup(name)
+		return name == AuditKeys || ok && op.ReadOnly()
+	}
+	v.e.SetServed(served)
+	res := v.call(t, context.Background(), AuditKeys, `{}`)
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	out := obj(t, res)
+	var findings []Finding
+	b, _ := json.Marshal(out["findings"])
+	require.NoError(t, json.Unmarshal(b, &findings))
+	fixes := 0
+	for _, f := range findings {
+		if f.Fix == nil {
+			continue
+		}
+		fixes++
+		assert.Equal(t, !served(f.Fix.Tool), f.Fix.NotServed, "%s: %s", f.Finding, f.Fix.Tool)
+		if f.Fix.NotServed {
+			assert.Contains(t, f.Fix.Note, "not served here")
+		}
+		if s, ok := f.Fix.Arguments["scope"].(string); ok {
+			assert.Contains(t, s, "list-deployments", "a read tool, served under read-only")
+		}
+	}
+	require.Greater(t, fixes, 2, "findings: %s", b)
+	for _, n := range anyStrings(out["notes"]) {
+		for _, op := range schemas.Catalog() {
+			if !served(op.Name) {
+				assert.NotContains(t, n, op.Name+" ", n)
+			}
+		}
+	}
+}
+
+// TestRotateAPIKey_DeleteNotServedIsNotProposedAsACall: with delete-api-key hidden, the
+// rotation still names the old key's delete as data, marked not-served, and its note asks the
+// user to delete it rather than telling the model to call a tool it cannot.
+func TestRotateAPIKey_DeleteNotServedIsNotProposedAsACall(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	v.e.SetServed(func(name string) bool { return name != "delete-api-key" })
+	old := v.keysNamed(sandbox.RestrictedKeyName)[0]
+	res := v.call(t, context.Background(), RotateKey, `{"id":"`+old.Key+`"}`)
+	require.Equal(t, tools.OK, res.Outcome, res.Text)
+	next := obj(t, res)["next"].(map[string]any)
+	assert.Equal(t, "delete-api-key", next["tool"])
+	assert.Equal(t, true, next["not-served"])
+	assert.NotContains(t, res.Text+res.Note, "call delete-api-key")
+	assert.Contains(t, res.Text+res.Note, "Exoscale portal")
+}
+
+// TestComposites_RefusalsNameOnlyServedTools: served alone, the composites' refusals and
+// invalid-argument answers point to no other tool (list-iam-operations, clone-api-key,
+// rotate-api-key); served with them, they do.
+func TestComposites_RefusalsNameOnlyServedTools(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	cases := []struct{ tool, args, other string }{
+		{CreateRestrictedKey, `{"name":"k"}`, "list-iam-operations"},
+		{CreateRestrictedKey, `{"name":"k","operations":["list-instancez"]}`, "list-iam-operations"},
+		{CreateRestrictedKey, `{"name":"` + sandbox.RestrictedKeyName + `","operations":["list-zones"]}`, RotateKey},
+		{RotateKey, `{"id":"` + v.key + `"}`, CloneKey},
+	}
+	for _, tc := range cases {
+		res := v.call(t, context.Background(), tc.tool, tc.args)
+		require.True(t, res.IsError(), res.Text)
+		assert.Contains(t, res.Text, tc.other, "served: named")
+	}
+	for _, tc := range cases {
+		v.e.SetServed(func(name string) bool { return name == tc.tool })
+		res := v.call(t, context.Background(), tc.tool, tc.args)
+		require.True(t, res.IsError(), res.Text)
+		assert.NotContains(t, res.Text, tc.other, "%s %s", tc.tool, tc.args)
+	}
+}
