@@ -26,7 +26,8 @@ func planConfirmed(ctx context.Context) bool {
 }
 
 // ConfirmPlan asks the human once for a composite tool's whole plan, when any of steps (the
-// catalog operations the plan will call) needs a confirmation under the configured mode. A
+// catalog operations the plan will call) needs a confirmation under the configured mode, and
+// refuses the plan when one of its changes is an operation the operator does not serve. A
 // composite that asked per step would stop half-way (a role made, its key not) each time the
 // human is asked.
 //
@@ -41,6 +42,14 @@ func (e *Engine) ConfirmPlan(ctx context.Context, tool string, args map[string]a
 		if !ok {
 			return ctx, Result{}, true, fmt.Errorf("tools: plan of %s: no catalog operation %q", tool, s)
 		}
+		// A plan with a change the operator does not serve stops before its first step, so
+		// that it never stops half-way for that reason (the engine refuses such a step too).
+		if spec.op.Access != schemas.Read && !e.Serves(s) {
+			return ctx, fail(Refused, "refused: %s needs %s, which this server does not serve (the operator's --read-only, --toolsets, --tools or --exclude-tools). Nothing was sent; the user can make this change in the Exoscale portal.", tool, s), true, nil
+		}
+	}
+	for _, s := range steps {
+		spec := e.ops[s]
 		if e.confirm.needed(&spec.op) {
 			needed = &spec.op
 			break

@@ -228,6 +228,13 @@ func (e *Engine) Call(ctx context.Context, operation string, args map[string]any
 // run is the pipeline. Each stage either lets the call go on or ends it with a Result.
 func (e *Engine) run(ctx context.Context, c *call, args map[string]any) (Result, error) {
 	op := c.op
+	// A tool the operator left out is not only hidden from the model: no composite tool makes
+	// a change (or reveals a secret) through it either. Reads stay open to composites: they
+	// change nothing and the composites need them to look (an audit under --read-only).
+	if op.Access != schemas.Read && !e.Serves(op.Name) {
+		c.args = args
+		return fail(Refused, "%s is not served here: the operator chose the tools this server serves (--read-only, --toolsets, --tools, --exclude-tools), and no tool makes a change through one left out. Nothing was sent; the user can make this change in the Exoscale portal.", op.Name), nil
+	}
 	if err := schemas.Validate(*op, args); err != nil {
 		var verr *schemas.ValidationError
 		if !errors.As(err, &verr) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/internal/server"
+	"github.com/exokeys/exoscale-keys-mcp/sandbox"
 	"github.com/exokeys/exoscale-keys-mcp/sandbox/sandboxtest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/exokeys/exoscale-keys-mcp/tools"
@@ -200,4 +201,34 @@ func TestCall_NotFoundWithTheListToolExcludedDoesNotNameIt(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, res.Text+string(res.Value), "list-api-keys")
 	assert.True(t, strings.Contains(string(res.Value), "not-found") || res.IsError(), string(res.Value))
+}
+
+// TestCall_NoChangeThroughAnOperationLeftOut: an operation the operator left out makes no
+// change and reveals nothing, whoever calls it (a composite tool's step); a read stays open.
+func TestCall_NoChangeThroughAnOperationLeftOut(t *testing.T) {
+	t.Parallel()
+	sb, client := sandboxtest.ServerClient(t)
+	e, err := tools.New(tools.Options{Client: client, Secrets: tools.SecretDelivery{Mode: tools.DeliverInline}})
+	require.NoError(t, err)
+	e.SetServed(func(name string) bool { return name == "list-api-keys" })
+
+	key, _, ok := sb.KeyCredentials(sandbox.RestrictedKeyName)
+	require.True(t, ok)
+	for _, dry := range []bool{false, true} {
+		res, err := e.Call(t.Context(), "delete-api-key", map[string]any{"id": key, "dry-run": dry})
+		require.NoError(t, err)
+		assert.Equal(t, tools.Refused, res.Outcome)
+		assert.Contains(t, res.Text, "delete-api-key is not served here")
+	}
+	_, _, stillThere := sb.KeyCredentials(sandbox.RestrictedKeyName)
+	assert.True(t, stillThere)
+	assert.Zero(t, sb.Requests(http.MethodDelete, "/api-key/*"))
+
+	res, err := e.Call(t.Context(), "reveal-ai-api-key", map[string]any{"id": "00000000-0000-0000-0000-000000000000"})
+	require.NoError(t, err)
+	assert.Equal(t, tools.Refused, res.Outcome, "a reveal is no read: %s", res.Text)
+
+	res, err = e.Call(t.Context(), "get-api-key", map[string]any{"id": key})
+	require.NoError(t, err)
+	assert.Equal(t, tools.OK, res.Outcome, "reads stay open to composite steps: %s", res.Text)
 }

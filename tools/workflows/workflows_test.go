@@ -725,3 +725,29 @@ func TestComposites_RefusalsNameOnlyServedTools(t *testing.T) {
 		assert.NotContains(t, res.Text, tc.other, "%s %s", tc.tool, tc.args)
 	}
 }
+
+// TestComposites_MakeNoChangeThroughAToolTheOperatorLeftOut: with delete-api-key excluded, a
+// rotation that would retire the old key is refused before anything is created, and with
+// create-iam-role excluded no restricted key is made; the reads an audit needs stay open.
+func TestComposites_MakeNoChangeThroughAToolTheOperatorLeftOut(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t, tools.Options{})
+	created := obj(t, v.call(t, context.Background(), CreateRestrictedKey, `{"name":"deploy","operations":["list-zones"]}`))
+	oldKey := created["key"].(string)
+
+	v.e.SetServed(func(name string) bool { return name != "delete-api-key" && name != "create-iam-role" })
+	writes := v.sb.Requests(http.MethodPost, "/api-key")
+	res := v.call(t, context.Background(), RotateKey, `{"id":"`+oldKey+`","retire-old":true}`)
+	assert.True(t, res.IsError(), "a rotation that cannot retire the old key is refused: %s", res.Text)
+	assert.Contains(t, res.Text, "needs delete-api-key, which this server does not serve")
+	assert.Equal(t, writes, v.sb.Requests(http.MethodPost, "/api-key"), "no new key was created")
+	assert.Len(t, v.keysNamed("deploy"), 1)
+
+	res = v.call(t, context.Background(), CreateRestrictedKey, `{"name":"other","operations":["list-zones"]}`)
+	assert.True(t, res.IsError(), res.Text)
+	assert.Contains(t, res.Text, "create-iam-role")
+	assert.Empty(t, v.keysNamed("other"))
+
+	res = v.call(t, context.Background(), AuditKeys, `{}`)
+	assert.Equal(t, tools.OK, res.Outcome, "reads stay open to composites: %s", res.Text)
+}
