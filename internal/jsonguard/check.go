@@ -208,8 +208,7 @@ func (s *scanner) object(depth int) error {
 	}
 	s.path = append(s.path, segment{})
 	defer func() { s.path = s.path[:len(s.path)-1] }()
-	var seen []string // folded keys; objects in a message are small, a scan beats a map
-	var given []string
+	var given []string // the keys so far; objects in a message are small, a scan beats a map
 	for {
 		s.ws()
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
@@ -220,18 +219,17 @@ func (s *scanner) object(depth int) error {
 			return err
 		}
 		s.path[len(s.path)-1].key = key
-		folded := fold(key)
-		for i, f := range seen {
-			if f != folded {
+		for _, prev := range given {
+			if !sameFold(prev, key) {
 				continue
 			}
 			reason := fmt.Sprintf("the key %s is given twice; parsers disagree on which one counts, so the message is refused: send each key once", quote(key))
-			if given[i] != key {
-				reason = fmt.Sprintf("the keys %s and %s differ only by letter case, and a Go decoder takes them for one field; send it once", quote(given[i]), quote(key))
+			if prev != key {
+				reason = fmt.Sprintf("the keys %s and %s differ only by letter case, and a Go decoder takes them for one field; send it once", quote(prev), quote(key))
 			}
 			return &Error{Code: CodeInvalidRequest, Path: s.fieldPath(), Reason: reason}
 		}
-		seen, given = append(seen, folded), append(given, key)
+		given = append(given, key)
 		s.ws()
 		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
 			return s.syntax("expected : after an object key")
@@ -369,6 +367,43 @@ func parseError(err error) error {
 		return &Error{Code: CodeParseError, Reason: "parse error: the message ends before its JSON value does"}
 	}
 	return &Error{Code: CodeParseError, Reason: "parse error: " + err.Error()}
+}
+
+// sameFold reports whether fold(a) == fold(b), without allocating for ASCII keys (nearly all).
+func sameFold(a, b string) bool {
+	if len(a) != len(b) {
+		// ASCII letters fold to ASCII letters; only a non-ASCII key can fold to another length.
+		if isASCII(a) && isASCII(b) {
+			return false
+		}
+		return fold(a) == fold(b)
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if ca >= utf8.RuneSelf || cb >= utf8.RuneSelf {
+			return fold(a) == fold(b)
+		}
+		if ca != cb && upper(ca) != upper(cb) {
+			return false
+		}
+	}
+	return true
+}
+
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // fold maps s to a canonical form under Unicode simple case folding, so that two keys that
