@@ -5,9 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
@@ -131,28 +128,6 @@ func (e *Engine) Identity(ctx context.Context) Identity {
 		id.ConfirmFallback = "allow"
 	}
 	return id
-}
-
-// RetireSecretFiles renames the secret files this server wrote for the IAM key id (in file
-// delivery) to <file><suffix> (".retired"), so nobody loads a secret that is about to stop
-// working, and returns the new paths. In inline delivery there are none.
-func (e *Engine) RetireSecretFiles(id, suffix string) ([]string, error) {
-	if e.secrets.Mode != DeliverFile || id == "" || strings.ContainsAny(id, `/\*?[`) {
-		return nil, nil
-	}
-	// Files are named <tool>_<name>_<key>_<time>_<random>.env (fileStem, writeSecretFile).
-	matches, err := filepath.Glob(filepath.Join(e.secrets.Dir, "*_"+id+"_*.env"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, m := range matches {
-		if err := os.Rename(m, m+suffix); err != nil {
-			return out, fmt.Errorf("renaming a secret file of %s: %w", id, unwrapPath(err))
-		}
-		out = append(out, m+suffix)
-	}
-	return out, nil
 }
 
 // Undo runs a delete (a catalog operation of access Delete) that removes what the same

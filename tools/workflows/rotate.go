@@ -105,13 +105,9 @@ func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Resu
 	}
 	out := map[string]any{"new-key": c.obj}
 	notes := []string{c.res.Note}
-	retired, ferr := w.e.RetireSecretFiles(id, ".retired")
-	if len(retired) > 0 {
+	if retired := w.e.SetAsideSecretFiles(id, ".retired"); len(retired) > 0 {
 		oldKey["secret-files-retired"] = retired
 		notes = append(notes, fmt.Sprintf("The old key's secret file was renamed %s.", strings.Join(retired, ", ")))
-	}
-	if ferr != nil {
-		notes = append(notes, fmt.Sprintf("WARNING: the old key's secret file could not be renamed (%v).", ferr))
 	}
 	out["old-key"] = oldKey
 	next := toolCall{Tool: "delete-api-key", Arguments: map[string]any{"id": id}}
