@@ -19,13 +19,7 @@ func (w *workflows) identityTool() tools.Tool {
 		Annotations: tools.Annotations{ReadOnly: true, Idempotent: true, OpenWorld: true},
 		Access:      schemas.Read,
 	}
-	t.Handler = func(ctx context.Context, args map[string]any) (tools.Result, error) {
-		if res, ok, err := validate(t, args); !ok {
-			return res, err
-		}
-		return w.identity(ctx)
-	}
-	return t
+	return validated(t, func(ctx context.Context, _ map[string]any) (tools.Result, error) { return w.identity(ctx) })
 }
 
 var zoneInEndpoint = regexp.MustCompile(`^https://api-([a-z]+-[a-z]+-[0-9]+)\.exoscale\.com/`)

@@ -24,13 +24,7 @@ func (w *workflows) rotateTool() tools.Tool {
 		Annotations: tools.Annotations{Destructive: true, OpenWorld: true},
 		Access:      schemas.Rotate,
 	}
-	t.Handler = func(ctx context.Context, args map[string]any) (tools.Result, error) {
-		if res, ok, err := validate(t, args); !ok {
-			return res, err
-		}
-		return w.rotate(ctx, args)
-	}
-	return t
+	return validated(t, w.rotate)
 }
 
 func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Result, error) {
