@@ -2,12 +2,7 @@ package tools
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
@@ -58,41 +53,15 @@ func (e *Engine) ConfirmPlan(ctx context.Context, tool string, args map[string]a
 	if needed == nil || planConfirmed(ctx) {
 		return ctx, Result{}, false, nil
 	}
-	confirmed := context.WithValue(ctx, planConfirmedKey{}, true)
 	digest, err := argsDigest(args)
 	if err != nil {
 		return ctx, Result{}, true, err
 	}
-	peer := PeerFrom(ctx)
-	principal := principalOf(peer.SessionID(), e.ownCredentials(ctx))
-	if ans, ok := peer.Answer(ConfirmID); ok {
-		if err := e.checkState(ans.State, tool, digest, principal); err != nil {
-			e.log.Info("a confirmation answer was ignored", "tool", tool, "reason", err)
-		} else if ans.Accepted && ans.Yes {
-			return confirmed, Result{}, false, nil
-		} else {
-			return ctx, fail(Declined, "declined: the user did not confirm %s. Nothing changed. Do not retry unless the user asks for it.", tool), true, nil
-		}
+	res, stop, err = e.confirmation(ctx, PeerFrom(ctx), tool, digest, tool+" calls "+needed.Name+", which", func() string { return message })
+	if err != nil || stop {
+		return ctx, res, true, err
 	}
-	if !peer.CanAsk() {
-		if e.confirm.AllowWithoutElicitation {
-			return confirmed, Result{}, false, nil
-		}
-		return ctx, fail(Refused, "refused: %s calls %s, which needs a human's confirmation (--confirm %s), and this MCP client cannot ask for it (no elicitation support). Nothing changed. "+
-			"Use a client that supports elicitation, or the operator can set --confirm-fallback allow.", tool, needed.Name, e.confirm.Mode), true, nil
-	}
-	var nonce [16]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return ctx, Result{}, true, fmt.Errorf("tools: confirmation nonce: %w", err)
-	}
-	state, err := e.sealer.Seal(ConfirmState{
-		Tool: tool, Digest: digest, Principal: principal,
-		Expires: e.now().Add(confirmTTL).UTC(), Nonce: hex.EncodeToString(nonce[:]),
-	})
-	if err != nil {
-		return ctx, Result{}, true, fmt.Errorf("tools: sealing a confirmation: %w", err)
-	}
-	return ctx, Result{Outcome: NeedsInput, Question: &Question{ID: ConfirmID, Message: message}, State: state}, true, nil
+	return context.WithValue(ctx, planConfirmedKey{}, true), Result{}, false, nil
 }
 
 // Identity is what the server acts as and how it is set up, for get-server-identity.
@@ -131,28 +100,6 @@ func (e *Engine) Identity(ctx context.Context) Identity {
 		id.ConfirmFallback = "allow"
 	}
 	return id
-}
-
-// RetireSecretFiles renames the secret files this server wrote for the IAM key id (in file
-// delivery) to <file><suffix> (".retired"), so nobody loads a secret that is about to stop
-// working, and returns the new paths. In inline delivery there are none.
-func (e *Engine) RetireSecretFiles(id, suffix string) ([]string, error) {
-	if e.secrets.Mode != DeliverFile || id == "" || strings.ContainsAny(id, `/\*?[`) {
-		return nil, nil
-	}
-	// Files are named <tool>_<name>_<key>_<time>_<random>.env (fileStem, writeSecretFile).
-	matches, err := filepath.Glob(filepath.Join(e.secrets.Dir, "*_"+id+"_*.env"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, m := range matches {
-		if err := os.Rename(m, m+suffix); err != nil {
-			return out, fmt.Errorf("renaming a secret file of %s: %w", id, unwrapPath(err))
-		}
-		out = append(out, m+suffix)
-	}
-	return out, nil
 }
 
 // Undo runs a delete (a catalog operation of access Delete) that removes what the same

@@ -30,7 +30,7 @@ func TestListEvents_AnswersWithAnObject(t *testing.T) {
 	assert.NotEmpty(t, obj["events"])
 }
 
-func TestRetireSecretFiles_RenamesOnlyThatKeysFiles(t *testing.T) {
+func TestSetAsideSecretFiles_RenamesOnlyThatKeysFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	v := newEnv(t, Options{Secrets: SecretDelivery{Mode: DeliverFile, Dir: dir}})
@@ -41,8 +41,7 @@ func TestRetireSecretFiles_RenamesOnlyThatKeysFiles(t *testing.T) {
 	bo, err := b.Object()
 	require.NoError(t, err)
 
-	got, err := v.e.RetireSecretFiles(ao["key"].(string), ".retired")
-	require.NoError(t, err)
+	got := v.e.SetAsideSecretFiles(ao["key"].(string), ".retired")
 	require.Equal(t, []string{ao["secret-file"].(string) + ".retired"}, got)
 	assert.FileExists(t, got[0])
 	assert.FileExists(t, bo["secret-file"].(string), "another key's file is untouched")
@@ -50,15 +49,13 @@ func TestRetireSecretFiles_RenamesOnlyThatKeysFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 
-	none, err := v.e.RetireSecretFiles("EXO*", ".retired")
-	require.NoError(t, err)
+	none := v.e.SetAsideSecretFiles("EXO*", ".retired")
 	assert.Empty(t, none, "a glob in an id matches nothing")
 	entries, _ := filepath.Glob(filepath.Join(dir, "*.env"))
 	assert.Len(t, entries, 1)
 
 	inline := newEnv(t, Options{})
-	none, err = inline.e.RetireSecretFiles(ao["key"].(string), ".retired")
-	require.NoError(t, err)
+	none = inline.e.SetAsideSecretFiles(ao["key"].(string), ".retired")
 	assert.Empty(t, none)
 }
 

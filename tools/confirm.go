@@ -71,35 +71,45 @@ func (e *Engine) confirmStage(ctx context.Context, c *call) (Result, bool, error
 	if err != nil {
 		return Result{}, true, err
 	}
-	principal := principalOf(c.session, e.ownCredentials(ctx))
-	if ans, ok := c.peer.Answer(ConfirmID); ok {
-		if err := e.checkState(ans.State, c.op.Name, digest, principal); err != nil {
-			e.log.Info("a confirmation answer was ignored", "tool", c.op.Name, "reason", err)
+	return e.confirmation(ctx, c.peer, c.op.Name, digest, c.op.Name, func() string { return e.confirmMessage(ctx, c) })
+}
+
+// confirmation is what a call and a composite's plan share once a confirmation is needed:
+// the human's answer, when it carries a valid request state sealed for tool, digest and
+// this principal, decides; else the client is asked (a question and a newly sealed state),
+// or, when it cannot ask, the fallback applies. who starts the refusal's sentence ("x" or
+// "x calls y, which"); message is called only when a question is asked (it may read names).
+// stop false means the call may go on.
+func (e *Engine) confirmation(ctx context.Context, peer Peer, tool, digest, who string, message func() string) (Result, bool, error) {
+	principal := principalOf(peer.SessionID(), e.ownCredentials(ctx))
+	if ans, ok := peer.Answer(ConfirmID); ok {
+		if err := e.checkState(ans.State, tool, digest, principal); err != nil {
+			e.log.Info("a confirmation answer was ignored", "tool", tool, "reason", err)
 		} else if ans.Accepted && ans.Yes {
 			return Result{}, false, nil
 		} else {
-			return fail(Declined, "declined: the user did not confirm %s. Nothing changed. Do not retry unless the user asks for it.", c.op.Name), true, nil
+			return fail(Declined, "declined: the user did not confirm %s. Nothing changed. Do not retry unless the user asks for it.", tool), true, nil
 		}
 	}
-	if !c.peer.CanAsk() {
+	if !peer.CanAsk() {
 		if e.confirm.AllowWithoutElicitation {
 			return Result{}, false, nil
 		}
 		return fail(Refused, "refused: %s needs a human's confirmation (--confirm %s), and this MCP client cannot ask for it (no elicitation support). Nothing changed. "+
-			"Use a client that supports elicitation, or the operator can set --confirm-fallback allow.", c.op.Name, e.confirm.Mode), true, nil
+			"Use a client that supports elicitation, or the operator can set --confirm-fallback allow.", who, e.confirm.Mode), true, nil
 	}
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return Result{}, true, fmt.Errorf("tools: confirmation nonce: %w", err)
 	}
 	state, err := e.sealer.Seal(ConfirmState{
-		Tool: c.op.Name, Digest: digest, Principal: principal,
+		Tool: tool, Digest: digest, Principal: principal,
 		Expires: e.now().Add(confirmTTL).UTC(), Nonce: hex.EncodeToString(nonce[:]),
 	})
 	if err != nil {
 		return Result{}, true, fmt.Errorf("tools: sealing a confirmation: %w", err)
 	}
-	return Result{Outcome: NeedsInput, Question: &Question{ID: ConfirmID, Message: e.confirmMessage(ctx, c)}, State: state}, true, nil
+	return Result{Outcome: NeedsInput, Question: &Question{ID: ConfirmID, Message: message()}, State: state}, true, nil
 }
 
 // checkState verifies a returned request state for this call and spends its nonce.

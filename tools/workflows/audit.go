@@ -26,13 +26,7 @@ func (w *workflows) auditTool() tools.Tool {
 		Annotations: tools.Annotations{ReadOnly: true, Idempotent: true, OpenWorld: true},
 		Access:      schemas.Read,
 	}
-	t.Handler = func(ctx context.Context, args map[string]any) (tools.Result, error) {
-		if res, ok, err := validate(t, args); !ok {
-			return res, err
-		}
-		return w.audit(ctx, args)
-	}
-	return t
+	return validated(t, w.audit)
 }
 
 // Severity of a finding.

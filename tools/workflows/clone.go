@@ -27,13 +27,7 @@ func (w *workflows) cloneTool() tools.Tool {
 		Annotations: tools.Annotations{OpenWorld: true},
 		Access:      schemas.Create,
 	}
-	t.Handler = func(ctx context.Context, args map[string]any) (tools.Result, error) {
-		if res, ok, err := validate(t, args); !ok {
-			return res, err
-		}
-		return w.clone(ctx, args)
-	}
-	return t
+	return validated(t, w.clone)
 }
 
 func (w *workflows) clone(ctx context.Context, args map[string]any) (tools.Result, error) {

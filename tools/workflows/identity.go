@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
-	"sort"
 
 	"github.com/exokeys/exoscale-keys-mcp/policy"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
@@ -19,13 +18,7 @@ func (w *workflows) identityTool() tools.Tool {
 		Annotations: tools.Annotations{ReadOnly: true, Idempotent: true, OpenWorld: true},
 		Access:      schemas.Read,
 	}
-	t.Handler = func(ctx context.Context, args map[string]any) (tools.Result, error) {
-		if res, ok, err := validate(t, args); !ok {
-			return res, err
-		}
-		return w.identity(ctx)
-	}
-	return t
+	return validated(t, func(ctx context.Context, _ map[string]any) (tools.Result, error) { return w.identity(ctx) })
 }
 
 var zoneInEndpoint = regexp.MustCompile(`^https://api-([a-z]+-[a-z]+-[0-9]+)\.exoscale\.com/`)
@@ -53,15 +46,17 @@ func (w *workflows) identity(ctx context.Context) (tools.Result, error) {
 	if m := zoneInEndpoint.FindStringSubmatch(id.Endpoint); m != nil {
 		out["zone"] = m[1]
 	}
-	var unknown []string
+	// partial answers with what is known, and why the rest is not.
+	partial := func(why string) (tools.Result, error) {
+		out["unknown"] = []string{why}
+		return tools.ValueResult(tools.OK, out, "")
+	}
 	k, err := w.call(ctx, "get-api-key", map[string]any{"id": id.Key})
 	if err != nil {
 		return tools.Result{}, err
 	}
 	if !k.ok() {
-		unknown = append(unknown, "key name and role: get-api-key of the server's own key failed: "+firstLine(k.res.Text))
-		out["unknown"] = unknown
-		return tools.ValueResult(tools.OK, out, "")
+		return partial("key name and role: get-api-key of the server's own key failed: " + firstLine(k.res.Text))
 	}
 	key["name"] = str(k.obj, "name")
 	roleID := str(k.obj, "role-id")
@@ -72,9 +67,7 @@ func (w *workflows) identity(ctx context.Context) (tools.Result, error) {
 		return tools.Result{}, err
 	}
 	if !r.ok() {
-		unknown = append(unknown, "role policy: "+firstLine(r.res.Text))
-		out["unknown"] = unknown
-		return tools.ValueResult(tools.OK, out, "")
+		return partial("role policy: " + firstLine(r.res.Text))
 	}
 	role["name"] = str(r.obj, "name")
 	if perms, ok := r.obj["permissions"].([]any); ok && len(perms) > 0 {
@@ -82,9 +75,7 @@ func (w *workflows) identity(ctx context.Context) (tools.Result, error) {
 	}
 	rp, err := rolePolicy(r.obj)
 	if err != nil {
-		unknown = append(unknown, "what the role allows: its policy cannot be read: "+err.Error())
-		out["unknown"] = unknown
-		return tools.ValueResult(tools.OK, out, "")
+		return partial("what the role allows: its policy cannot be read: " + err.Error())
 	}
 	var org *policy.Policy
 	o, err := w.call(ctx, "get-iam-organization-policy", nil)
@@ -96,18 +87,10 @@ func (w *workflows) identity(ctx context.Context) (tools.Result, error) {
 			org, _ = policy.Parse(b)
 		}
 	}
-	if org == nil {
-		unknown = append(unknown, "the organization policy could not be read: what the role allows is judged by the role policy alone")
-	}
 	rc := reachOf(org, rp)
-	services := make([]string, 0, len(rc.perService))
-	for s := range rc.perService {
-		services = append(services, s)
-	}
-	sort.Strings(services)
-	allows := map[string]any{}
-	for _, s := range services {
-		if sr := rc.perService[s]; sr.Allowed > 0 || sr.Conditional > 0 {
+	allows := map[string]any{} // a map: encoded with its keys sorted
+	for s, sr := range rc.perService {
+		if sr.Allowed > 0 || sr.Conditional > 0 {
 			allows[s] = sr
 		}
 	}
@@ -115,8 +98,8 @@ func (w *workflows) identity(ctx context.Context) (tools.Result, error) {
 		"operations": rc.allowed, "conditional": rc.conditional, "of": rc.total, "everything": rc.all,
 		"by-service": allows, "can-mint-keys-or-change-policies": rc.powerful,
 	}
-	if len(unknown) > 0 {
-		out["unknown"] = unknown
+	if org == nil {
+		out["unknown"] = []string{"the organization policy could not be read: what the role allows is judged by the role policy alone"}
 	}
 	return tools.ValueResult(tools.OK, out, "")
 }

@@ -31,13 +31,7 @@ func (w *workflows) restrictedTool() tools.Tool {
 		Annotations: tools.Annotations{OpenWorld: true},
 		Access:      schemas.Create,
 	}
-	t.Handler = func(ctx context.Context, args map[string]any) (tools.Result, error) {
-		if res, ok, err := validate(t, args); !ok {
-			return res, err
-		}
-		return w.createRestricted(ctx, args)
-	}
-	return t
+	return validated(t, w.createRestricted)
 }
 
 func (w *workflows) createRestricted(ctx context.Context, args map[string]any) (tools.Result, error) {

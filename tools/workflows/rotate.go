@@ -24,13 +24,7 @@ func (w *workflows) rotateTool() tools.Tool {
 		Annotations: tools.Annotations{Destructive: true, OpenWorld: true},
 		Access:      schemas.Rotate,
 	}
-	t.Handler = func(ctx context.Context, args map[string]any) (tools.Result, error) {
-		if res, ok, err := validate(t, args); !ok {
-			return res, err
-		}
-		return w.rotate(ctx, args)
-	}
-	return t
+	return validated(t, w.rotate)
 }
 
 func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Result, error) {
@@ -105,13 +99,9 @@ func (w *workflows) rotate(ctx context.Context, args map[string]any) (tools.Resu
 	}
 	out := map[string]any{"new-key": c.obj}
 	notes := []string{c.res.Note}
-	retired, ferr := w.e.RetireSecretFiles(id, ".retired")
-	if len(retired) > 0 {
+	if retired := w.e.SetAsideSecretFiles(id, ".retired"); len(retired) > 0 {
 		oldKey["secret-files-retired"] = retired
 		notes = append(notes, fmt.Sprintf("The old key's secret file was renamed %s.", strings.Join(retired, ", ")))
-	}
-	if ferr != nil {
-		notes = append(notes, fmt.Sprintf("WARNING: the old key's secret file could not be renamed (%v).", ferr))
 	}
 	out["old-key"] = oldKey
 	next := toolCall{Tool: "delete-api-key", Arguments: map[string]any{"id": id}}

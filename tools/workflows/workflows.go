@@ -69,6 +69,17 @@ func compact(s string) json.RawMessage {
 	return b.Bytes()
 }
 
+// validated returns t with a handler that validates the arguments (validate) before run.
+func validated(t tools.Tool, run func(context.Context, map[string]any) (tools.Result, error)) tools.Tool {
+	t.Handler = func(ctx context.Context, args map[string]any) (tools.Result, error) {
+		if res, ok, err := validate(t, args); !ok {
+			return res, err
+		}
+		return run(ctx, args)
+	}
+	return t
+}
+
 // validate checks a composite's arguments against its input schema, with the catalog's
 // validator and its model-readable errors.
 func validate(t tools.Tool, args map[string]any) (tools.Result, bool, error) {
