@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
 )
 
 // readDeadline gives a request d to deliver its body after its headers. net/http lifts the
@@ -66,3 +68,14 @@ func newMemBody(data []byte) *memBody { return &memBody{Reader: bytes.NewReader(
 
 // Close does nothing: there is nothing left to release.
 func (*memBody) Close() error { return nil }
+
+// guardJSON applies jsonguard's checks to the non-empty body [bodyLimit] read (an empty one
+// is left to mcp-go's parse error, as before); the body is handed on as it came.
+func guardJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if body, ok := r.Body.(*memBody); ok && len(body.data) > 0 && !jsonguard.CheckHTTP(w, body.data) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

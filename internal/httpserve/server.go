@@ -17,7 +17,6 @@ import (
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/internal/cli"
-	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
 )
 
 // Server is the hardened streamable HTTP endpoint at /mcp, with /healthz beside it. It serves
@@ -186,11 +185,10 @@ func (s *Server) handler(next http.Handler) http.Handler {
 	h = stampNotifications(h)
 	// Inside bodyLimit: the body is in memory, so a listening stream can be told from a call.
 	h = s.countInflight(h)
-	h = bodyLimit(s.flags.Limits.MaxBody, h)
-	// Within the read deadline: duplicate keys and integers past 2^53 are refused before mcp-go
-	// decodes (and silently merges or rounds) them. Outside bodyLimit, whose in-memory body the
-	// checks below it read.
-	h = jsonguard.Middleware(h)
+	// Duplicate keys and integers past 2^53 are refused before mcp-go decodes (and silently
+	// merges or rounds) them, on the body bodyLimit read: read once, bounded by --max-body, and
+	// a slow one is bodyLimit's 408.
+	h = bodyLimit(s.flags.Limits.MaxBody, guardJSON(h))
 	h = readDeadline(s.flags.Limits.ReadTimeout, h)
 	h = rateLimit(s.Limiters, s.observer(), multi, h)
 	h = sessions(s.ids, multi, h)
