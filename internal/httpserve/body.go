@@ -2,6 +2,7 @@ package httpserve
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,12 +31,12 @@ func readDeadline(d time.Duration, next http.Handler) http.Handler {
 // from us and not a parse error from mcp-go, and one that does not arrive in time is a 408.
 // The body is handed on in memory.
 func bodyLimit(max int64, next http.Handler) http.Handler {
+	tooLarge := fmt.Sprintf("request body over %d bytes", max)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
 		}
-		tooLarge := fmt.Sprintf("request body over %d bytes", max)
 		if r.ContentLength > max {
 			refuse(w, http.StatusRequestEntityTooLarge, tooLarge)
 			return
@@ -62,6 +63,32 @@ func bodyLimit(max int64, next http.Handler) http.Handler {
 type memBody struct {
 	*bytes.Reader
 	data []byte
+
+	decoded bool   // name holds the JSON-RPC method
+	name    string // "" for none (a response, a batch, not JSON)
+}
+
+// method is the body's JSON-RPC method, decoded once for every check that asks (a request is
+// served by one goroutine, so no lock).
+func (b *memBody) method() string {
+	if !b.decoded {
+		b.decoded = true
+		var msg struct {
+			Method string `json:"method"`
+		}
+		if json.Unmarshal(b.data, &msg) == nil {
+			b.name = msg.Method
+		}
+	}
+	return b.name
+}
+
+// postMethod is the JSON-RPC method of a POST whose body [bodyLimit] read, else "".
+func postMethod(r *http.Request) string {
+	if body, ok := r.Body.(*memBody); ok && r.Method == http.MethodPost {
+		return body.method()
+	}
+	return ""
 }
 
 func newMemBody(data []byte) *memBody { return &memBody{Reader: bytes.NewReader(data), data: data} }

@@ -3,7 +3,6 @@ package httpserve
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -222,15 +221,5 @@ func (s *Server) countInflight(next http.Handler) http.Handler {
 	})
 }
 
-// listens reports whether a POST opens a listening stream (subscriptions/listen). The body has
-// been read by [bodyLimit], so reading it again is from memory.
-func listens(r *http.Request) bool {
-	body, ok := r.Body.(*memBody)
-	if !ok {
-		return false
-	}
-	var msg struct {
-		Method string `json:"method"`
-	}
-	return json.Unmarshal(body.data, &msg) == nil && msg.Method == "subscriptions/listen"
-}
+// listens reports whether a POST opens a listening stream (subscriptions/listen).
+func listens(r *http.Request) bool { return postMethod(r) == "subscriptions/listen" }
