@@ -41,6 +41,7 @@ type Server struct {
 	ids      *sessionIDs
 	cap      *sessionCap
 	inflight atomic.Int64 // requests other than listening streams (GET), for shutdown
+	ln       net.Listener // bound by [Server.Listen], served by Run
 }
 
 // New checks the exposure rules (see [Flags.CheckExposure]) and loads the TLS key pair, so a
@@ -69,13 +70,36 @@ func (s *Server) ServerOptions() []server.ServerOption {
 	return []server.ServerOption{server.WithHooks(s.cap.hooks())}
 }
 
-// Run listens on --listen, logs the bound address (with port 0 the system picks it), and serves
-// mcpSrv until ctx ends; then it shuts down gracefully.
-func (s *Server) Run(ctx context.Context, log *slog.Logger, mcpSrv *server.MCPServer) error {
+// Listen binds --listen now, so that a busy or bad address is reported before anything else
+// starts; Run then serves on that very socket. Close releases it if Run is never called.
+func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.flags.Listen)
 	if err != nil {
-		return err
+		return fmt.Errorf("--listen %s: %w", s.flags.Listen, err)
 	}
+	s.ln = ln
+	return nil
+}
+
+// Close releases the socket [Server.Listen] bound when Run did not serve it; after Run it
+// does nothing that matters.
+func (s *Server) Close() error {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Close()
+}
+
+// Run serves on the socket [Server.Listen] bound (binding --listen itself if Listen was not
+// called), logs the bound address (with port 0 the system picks it), and serves mcpSrv until
+// ctx ends; then it shuts down gracefully.
+func (s *Server) Run(ctx context.Context, log *slog.Logger, mcpSrv *server.MCPServer) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	ln := s.ln
 	hs, shutdown := s.newHTTPServer(log, mcpSrv)
 	scheme := "http"
 	if s.tls != nil {
