@@ -22,10 +22,8 @@ import (
 	_ "embed"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -164,13 +162,11 @@ func runHTTP(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	if f.CredentialsFromHeaders && c.Sandbox() {
 		return errors.New("--credentials-from-headers and --sandbox do not go together: the sandbox has its own credentials")
 	}
-	// A busy or bad --listen is reported before the sandbox starts: bind once and let go (Run
-	// binds it again; handing Run this listener would close the gap, and is for httpserve).
-	ln, err := net.Listen("tcp", f.Listen)
-	if err != nil {
-		return fmt.Errorf("--listen %s: %w", f.Listen, err)
+	// A busy or bad --listen is reported before the sandbox starts; Run serves this socket.
+	if err := hs.Listen(); err != nil {
+		return err
 	}
-	ln.Close()
+	defer hs.Close()
 	log, err := c.Logger(stderr)
 	if err != nil {
 		return err

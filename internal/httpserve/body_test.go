@@ -104,3 +104,19 @@ func TestJSONGuard_AmbiguousMessagesRefusedBeforeMCPGo(t *testing.T) {
 		})
 	}
 }
+
+// TestEndpoint_BodyLimitBeforeJSONCheck: through the whole stack, a body over --max-body is a
+// 413 before anything parses it, even when it is also malformed JSON-RPC: the JSON check reads
+// the body bodyLimit already holds, instead of reading it (up to 4 MiB) first.
+func TestEndpoint_BodyLimitBeforeJSONCheck(t *testing.T) {
+	t.Parallel()
+	h, _ := endpoint(t, "", "--max-body", "100")
+	dup := `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping","params":{"pad":"` + strings.Repeat("x", 200) + `"}}`
+	w := serve(h, req(http.MethodPost, dup))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code, w.Body.String())
+
+	// Within the limit, the JSON check still refuses the duplicate key with a JSON-RPC error.
+	w = serve(h, req(http.MethodPost, `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`))
+	assert.Equal(t, http.StatusBadRequest, w.Code)
+	assert.Contains(t, w.Body.String(), `"jsonrpc":"2.0"`)
+}

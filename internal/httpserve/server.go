@@ -3,7 +3,6 @@ package httpserve
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/exokeys/exoscale-keys-mcp/apiclient"
 	"github.com/exokeys/exoscale-keys-mcp/internal/cli"
-	"github.com/exokeys/exoscale-keys-mcp/internal/jsonguard"
 )
 
 // Server is the hardened streamable HTTP endpoint at /mcp, with /healthz beside it. It serves
@@ -43,6 +41,7 @@ type Server struct {
 	ids      *sessionIDs
 	cap      *sessionCap
 	inflight atomic.Int64 // requests other than listening streams (GET), for shutdown
+	ln       net.Listener // bound by [Server.Listen], served by Run
 }
 
 // New checks the exposure rules (see [Flags.CheckExposure]) and loads the TLS key pair, so a
@@ -71,13 +70,36 @@ func (s *Server) ServerOptions() []server.ServerOption {
 	return []server.ServerOption{server.WithHooks(s.cap.hooks())}
 }
 
-// Run listens on --listen, logs the bound address (with port 0 the system picks it), and serves
-// mcpSrv until ctx ends; then it shuts down gracefully.
-func (s *Server) Run(ctx context.Context, log *slog.Logger, mcpSrv *server.MCPServer) error {
+// Listen binds --listen now, so that a busy or bad address is reported before anything else
+// starts; Run then serves on that very socket. Close releases it if Run is never called.
+func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.flags.Listen)
 	if err != nil {
-		return err
+		return fmt.Errorf("--listen %s: %w", s.flags.Listen, err)
 	}
+	s.ln = ln
+	return nil
+}
+
+// Close releases the socket [Server.Listen] bound when Run did not serve it; after Run it
+// does nothing that matters.
+func (s *Server) Close() error {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Close()
+}
+
+// Run serves on the socket [Server.Listen] bound (binding --listen itself if Listen was not
+// called), logs the bound address (with port 0 the system picks it), and serves mcpSrv until
+// ctx ends; then it shuts down gracefully.
+func (s *Server) Run(ctx context.Context, log *slog.Logger, mcpSrv *server.MCPServer) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	ln := s.ln
 	hs, shutdown := s.newHTTPServer(log, mcpSrv)
 	scheme := "http"
 	if s.tls != nil {
@@ -186,11 +208,10 @@ func (s *Server) handler(next http.Handler) http.Handler {
 	h = stampNotifications(h)
 	// Inside bodyLimit: the body is in memory, so a listening stream can be told from a call.
 	h = s.countInflight(h)
-	h = bodyLimit(s.flags.Limits.MaxBody, h)
-	// Within the read deadline: duplicate keys and integers past 2^53 are refused before mcp-go
-	// decodes (and silently merges or rounds) them. Outside bodyLimit, whose in-memory body the
-	// checks below it read.
-	h = jsonguard.Middleware(h)
+	// Duplicate keys and integers past 2^53 are refused before mcp-go decodes (and silently
+	// merges or rounds) them, on the body bodyLimit read: read once, bounded by --max-body, and
+	// a slow one is bodyLimit's 408.
+	h = bodyLimit(s.flags.Limits.MaxBody, guardJSON(h))
 	h = readDeadline(s.flags.Limits.ReadTimeout, h)
 	h = rateLimit(s.Limiters, s.observer(), multi, h)
 	h = sessions(s.ids, multi, h)
@@ -224,15 +245,5 @@ func (s *Server) countInflight(next http.Handler) http.Handler {
 	})
 }
 
-// listens reports whether a POST opens a listening stream (subscriptions/listen). The body has
-// been read by [bodyLimit], so reading it again is from memory.
-func listens(r *http.Request) bool {
-	body, ok := r.Body.(*memBody)
-	if !ok {
-		return false
-	}
-	var msg struct {
-		Method string `json:"method"`
-	}
-	return json.Unmarshal(body.data, &msg) == nil && msg.Method == "subscriptions/listen"
-}
+// listens reports whether a POST opens a listening stream (subscriptions/listen).
+func listens(r *http.Request) bool { return postMethod(r) == "subscriptions/listen" }

@@ -2,7 +2,6 @@ package httpserve
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -198,21 +197,8 @@ func (c *sessionCap) limit(ids *sessionIDs, multiTenant bool, next http.Handler)
 }
 
 // startsSession: an initialize (POST) makes mcp-go mint and register a session. A GET without
-// a session does too, but [sessions] refuses those. The body has been read by [bodyLimit], so
-// reading it again is from memory.
-func startsSession(r *http.Request) bool {
-	if r.Method != http.MethodPost {
-		return false
-	}
-	body, ok := r.Body.(*memBody)
-	if !ok {
-		return false
-	}
-	var msg struct {
-		Method string `json:"method"`
-	}
-	return json.Unmarshal(body.data, &msg) == nil && msg.Method == "initialize"
-}
+// a session does too, but [sessions] refuses those.
+func startsSession(r *http.Request) bool { return postMethod(r) == "initialize" }
 
 // claimingWriter records who owns the session an initialize response mints.
 type claimingWriter struct {

@@ -9,7 +9,7 @@
 //
 // The stdio transport reads one message per line; LineFilter bounds a line (MaxMessageBytes),
 // so a client that never sends a newline cannot grow the server's memory without limit. The
-// HTTP transport gets the same checks from Middleware.
+// HTTP transport gets the same checks from CheckHTTP.
 //
 // JSON-RPC 2.0: https://www.jsonrpc.org/specification ; MCP stdio framing (one message per
 // line): https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#stdio

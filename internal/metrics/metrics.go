@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/exokeys/exoscale-keys-mcp/internal/buildinfo"
 )
 
 // Namespace starts every metric name.
@@ -280,20 +282,17 @@ func set[T ~string](vs ...T) map[string]struct{} {
 	return m
 }
 
-// buildVersion reads the module version and VCS revision the binary was built with.
+// buildVersion reads the module version and VCS revision the binary was built with
+// (buildinfo.Read), for when Options leaves them unset.
 func buildVersion() (version, revision string) {
+	bi, _ := debug.ReadBuildInfo()
+	d := buildinfo.Read(bi)
 	version, revision = "devel", "unknown"
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return
+	if d.ModuleVersion != "" && d.ModuleVersion != "(devel)" {
+		version = d.ModuleVersion
 	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		version = v
+	if d.Revision != "" {
+		revision = d.Revision
 	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
-			revision = s.Value
-		}
-	}
-	return
+	return version, revision
 }
