@@ -210,7 +210,8 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // Endpoint returns the base URL, e.g. "https://api-ch-gva-2.exoscale.com/v2".
-func (c *Client) Endpoint() string { return c.base.String() }
+// Without a trailing slash, whatever the configured endpoint ended with.
+func (c *Client) Endpoint() string { return c.base.Scheme + "://" + c.base.Host + c.basePath }
 
 // Credentials returns the client's default credentials.
 func (c *Client) Credentials() Credentials { return c.creds }

@@ -51,6 +51,7 @@ func TestNew_ValidatesEndpoint(t *testing.T) {
 			if tt.ok {
 				require.NoError(t, err)
 				assert.False(t, strings.HasSuffix(c.basePath, "/"))
+				assert.Equal(t, strings.TrimSuffix(tt.endpoint, "/"), c.Endpoint())
 				return
 			}
 			require.Error(t, err)

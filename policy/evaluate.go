@@ -110,8 +110,8 @@ func Evaluate(org, role *Policy, req Request) Decision {
 func (e *Evaluator) Evaluate(org, role *Policy, req Request) Decision {
 	d := Decision{Operation: req.Operation, Service: req.Service}
 	known := req.Service != ""
-	if op, ok := schemas.LookupAPIOperation(req.Operation); ok && !known {
-		d.Service, d.ServiceInferred, known = op.Service, op.ServiceInferred, true
+	if !known {
+		d.Service, d.ServiceInferred, known = schemas.ServiceOf(req.Operation)
 	}
 	vars := req.vars(d.Service, known)
 	d.Organization = e.evalLayer(org, d.Service, known, vars)

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -72,6 +73,27 @@ func withoutSecretsValue(v any) any {
 	return v
 }
 
+// eventURI is the request URI as an event records it: a query parameter named like a secret
+// field is left out, as it is from get-params.
+func eventURI(u *url.URL) string {
+	q := u.Query()
+	redacted := false
+	for k := range q {
+		if secretFields[strings.ToLower(k)] {
+			q.Del(k)
+			redacted = true
+		}
+	}
+	if !redacted {
+		return u.RequestURI()
+	}
+	out := u.EscapedPath()
+	if len(q) > 0 {
+		out += "?" + q.Encode()
+	}
+	return out
+}
+
 // recordEvent records an applied change and calls the change hook.
 func (s *Sandbox) recordEvent(c *call, rt route, status int) {
 	at := s.opts.now().UTC()
@@ -88,7 +110,7 @@ func (s *Sandbox) recordEvent(c *call, rt route, status int) {
 		Message:    http.StatusText(status),
 		ElapsedMS:  elapsed,
 		SourceIP:   sourceIP(c.r),
-		URI:        c.r.URL.RequestURI(),
+		URI:        eventURI(c.r.URL),
 		PathParams: map[string]any{},
 		GetParams:  map[string]any{},
 		BodyParams: map[string]any{},

@@ -120,6 +120,18 @@ func LookupAPIOperation(name string) (APIOperation, bool) {
 	return c.ops[i].clone(), true
 }
 
+// ServiceOf returns the IAM service class of the operation named name and whether it is
+// inferred, without copying the operation as LookupAPIOperation does: policy evaluation asks
+// it for every request it answers.
+func ServiceOf(name string) (service string, inferred, ok bool) {
+	c := loadAPICatalog()
+	i, ok := c.byName[name]
+	if !ok {
+		return "", false, false
+	}
+	return c.ops[i].Service, c.ops[i].ServiceInferred, true
+}
+
 // APIOperationNames returns every operationId, sorted.
 func APIOperationNames() []string {
 	c := loadAPICatalog()

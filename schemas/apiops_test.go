@@ -87,3 +87,17 @@ func TestAllOperations_ReturnsCopies(t *testing.T) {
 	again, _ := LookupAPIOperation(ops[0].Name)
 	assert.NotEqual(t, "changed", again.Tags[0])
 }
+
+func TestServiceOf_AgreesWithLookup(t *testing.T) {
+	t.Parallel()
+	for _, op := range AllOperations() {
+		svc, inferred, ok := ServiceOf(op.Name)
+		require.True(t, ok, op.Name)
+		assert.Equal(t, op.Service, svc, op.Name)
+		assert.Equal(t, op.ServiceInferred, inferred, op.Name)
+	}
+	svc, inferred, ok := ServiceOf("no-such-operation")
+	assert.False(t, ok)
+	assert.Empty(t, svc)
+	assert.False(t, inferred)
+}

@@ -356,5 +356,27 @@ func (o Operation) clone() Operation {
 	o.InputSchema = slices.Clone(o.InputSchema)
 	o.ValidationSchema = slices.Clone(o.ValidationSchema)
 	o.OutputSchema = slices.Clone(o.OutputSchema)
+	o.Duplicate = clonePtr(o.Duplicate)
+	o.InUse = clonePtr(o.InUse)
+	o.Policy = clonePtr(o.Policy)
+	if o.SecretFile != nil {
+		f := *o.SecretFile
+		f.Vars = slices.Clone(f.Vars)
+		if f.BaseURL != nil {
+			b := *f.BaseURL
+			b.Ignore = slices.Clone(b.Ignore)
+			f.BaseURL = &b
+		}
+		o.SecretFile = &f
+	}
 	return o
+}
+
+// clonePtr copies what p points to (nil stays nil); for structs without slices or pointers.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }

@@ -684,3 +684,42 @@ func TestBodyParams_WhatIsLeftForTheRequestBody(t *testing.T) {
 		}
 	}
 }
+
+func TestLookup_ResultDoesNotShareBehaviour(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"create-api-key", "delete-iam-role", "update-iam-role-policy", "reveal-deployment-api-key"} {
+		a, ok := Lookup(name)
+		require.True(t, ok, name)
+		if a.Duplicate != nil {
+			a.Duplicate.List = "changed"
+		}
+		if a.InUse != nil {
+			a.InUse.List = "changed"
+		}
+		if a.Policy != nil {
+			a.Policy.Field = "changed"
+		}
+		if a.SecretFile != nil {
+			a.SecretFile.Vars[0].Name = "CHANGED"
+			if a.SecretFile.BaseURL != nil {
+				a.SecretFile.BaseURL.Var = "CHANGED"
+			}
+		}
+		b, _ := Lookup(name)
+		if b.Duplicate != nil {
+			assert.NotEqual(t, "changed", b.Duplicate.List, name)
+		}
+		if b.InUse != nil {
+			assert.NotEqual(t, "changed", b.InUse.List, name)
+		}
+		if b.Policy != nil {
+			assert.NotEqual(t, "changed", b.Policy.Field, name)
+		}
+		if b.SecretFile != nil {
+			assert.NotEqual(t, "CHANGED", b.SecretFile.Vars[0].Name, name)
+			if b.SecretFile.BaseURL != nil {
+				assert.NotEqual(t, "CHANGED", b.SecretFile.BaseURL.Var, name)
+			}
+		}
+	}
+}

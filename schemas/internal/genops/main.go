@@ -20,6 +20,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
 func main() {
@@ -143,37 +145,8 @@ type schema struct {
 	AllOf      []json.RawMessage          `json:"allOf"`
 }
 
-// The output shapes; schemas/apiops.go decodes the same JSON.
-type outParam struct {
-	Name     string `json:"name"`
-	In       string `json:"in"`
-	Type     string `json:"type"`
-	Required bool   `json:"required,omitempty"`
-}
-
-type outField struct {
-	Name     string `json:"name"`
-	Type     string `json:"type"`
-	Required bool   `json:"required,omitempty"`
-}
-
-type outOperation struct {
-	Name            string     `json:"name"`
-	Method          string     `json:"method"`
-	Path            string     `json:"path"`
-	Service         string     `json:"service"`
-	ServiceInferred bool       `json:"service-inferred,omitempty"`
-	Tags            []string   `json:"tags"`
-	Access          string     `json:"access"`
-	Async           bool       `json:"async,omitempty"`
-	Params          []outParam `json:"params,omitempty"`
-	Body            []outField `json:"body,omitempty"`
-}
-
-type outService struct {
-	Name       string `json:"name"`
-	Documented bool   `json:"documented"`
-}
+// The output shapes are schemas.APIOperation, APIParam, APIField and APIService: what
+// schemas/apiops.go decodes is what this writes.
 
 // Generate turns the OpenAPI document into the catalog's JSON: deterministic, one operation per
 // line so that a change to the document shows as a readable diff.
@@ -186,7 +159,7 @@ func Generate(openapi []byte) ([]byte, error) {
 	for _, t := range doc.Tags {
 		parent[t.Name] = t.Parent
 	}
-	var ops []outOperation
+	var ops []schemas.APIOperation
 	seen := map[string]bool{}
 	paths := make([]string, 0, len(doc.Paths))
 	for p := range doc.Paths {
@@ -232,9 +205,9 @@ func Generate(openapi []byte) ([]byte, error) {
 			classes[op.Service] = false
 		}
 	}
-	var services []outService
+	var services []schemas.APIService
 	for c, d := range classes {
-		services = append(services, outService{c, d})
+		services = append(services, schemas.APIService{Name: c, Documented: d})
 	}
 	sort.Slice(services, func(i, j int) bool { return services[i].Name < services[j].Name })
 
@@ -272,13 +245,13 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
-func buildOperation(doc *document, parent map[string]string, method, path string, od operationDoc) (outOperation, error) {
-	op := outOperation{Name: od.OperationID, Method: method, Path: path, Tags: od.Tags, Access: "write"}
+func buildOperation(doc *document, parent map[string]string, method, path string, od operationDoc) (schemas.APIOperation, error) {
+	op := schemas.APIOperation{Name: od.OperationID, Method: method, Path: path, Tags: od.Tags, Access: schemas.APIWrite}
 	if op.Tags == nil {
 		op.Tags = []string{}
 	}
 	if method == "GET" {
-		op.Access = "read"
+		op.Access = schemas.APIRead
 	}
 	rule, err := classify(parent, od.OperationID, od.Tags)
 	if err != nil {
@@ -291,7 +264,7 @@ func buildOperation(doc *document, parent map[string]string, method, path string
 		if err != nil {
 			return op, fmt.Errorf("parameter %s: %w", prm.Name, err)
 		}
-		op.Params = append(op.Params, outParam{Name: prm.Name, In: prm.In, Type: typeName(doc, s), Required: prm.Required || prm.In == "path"})
+		op.Params = append(op.Params, schemas.APIParam{Name: prm.Name, In: prm.In, Type: typeName(doc, s), Required: prm.Required || prm.In == "path"})
 	}
 	if od.RequestBody != nil {
 		ct, ok := od.RequestBody.Content["application/json"]
@@ -316,7 +289,7 @@ func buildOperation(doc *document, parent map[string]string, method, path string
 			if err != nil {
 				return op, fmt.Errorf("request body field %s: %w", n, err)
 			}
-			op.Body = append(op.Body, outField{Name: n, Type: typeName(doc, ps), Required: slices.Contains(required, n)})
+			op.Body = append(op.Body, schemas.APIField{Name: n, Type: typeName(doc, ps), Required: slices.Contains(required, n)})
 		}
 	}
 	// Async: a change answered with an operation object, which the caller must poll with

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/exokeys/exoscale-keys-mcp/schemas"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,7 +51,7 @@ func TestGenerate_KeepsNoProse(t *testing.T) {
 	}
 	require.Greater(t, prose, 300, "the document's prose was not read")
 	var file struct {
-		Operations []outOperation `json:"operations"`
+		Operations []schemas.APIOperation `json:"operations"`
 	}
 	require.NoError(t, json.Unmarshal(out, &file))
 	assert.Len(t, file.Operations, 374)
