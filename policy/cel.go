@@ -116,12 +116,6 @@ func mapHas(lhs, rhs ref.Val) ref.Val {
 
 var celEnv = sync.OnceValues(newEnv)
 
-// Env is the CEL environment of Exoscale policies: the bindings, inIpRange and has, with the
-// parser's limits, warmed against cel-go's checker race. Built once per process and safe for
-// concurrent use. The sandbox evaluates its policies in it, so that what the server predicts
-// and what the sandbox enforces read an expression alike.
-func Env() (*cel.Env, error) { return celEnv() }
-
 // compiled is what the cache keeps per expression.
 type compiled struct {
 	prg cel.Program

@@ -1,14 +1,15 @@
 package sandbox
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
+	celref "cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/interpreter"
-
-	iampolicy "github.com/exokeys/exoscale-keys-mcp/policy"
 )
 
 // policy is an iam-policy document (role policy or organization policy). Once compiled and
@@ -162,6 +163,55 @@ func (r *policyRequest) isTrue(prg cel.Program) bool {
 // nothing.
 const celCostLimit = 100_000
 
+// celEnv declares the bindings Exoscale's policy guide documents, and its inIpRange extension.
+// parameters.has('name') is accepted alongside CEL's own has(parameters.name): the guide
+// writes both.
+var celEnv = sync.OnceValues(func() (*cel.Env, error) {
+	mapType := cel.MapType(cel.StringType, cel.DynType)
+	return cel.NewEnv(
+		cel.Variable("operation", cel.StringType),
+		cel.Variable("service", cel.StringType),
+		cel.Variable("zone", cel.StringType),
+		cel.Variable("now", cel.StringType),
+		cel.Variable("source_ip", cel.StringType),
+		cel.Variable("api_key", cel.StringType),
+		cel.Variable("parameters", mapType),
+		cel.Variable("resources", mapType),
+		cel.Variable("resource", mapType),
+		cel.Function("inIpRange",
+			cel.MemberOverload("string_inIpRange_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
+				cel.BinaryBinding(inIPRange))),
+		cel.Function("has",
+			cel.MemberOverload("map_has_string", []*cel.Type{mapType, cel.StringType}, cel.BoolType,
+				cel.BinaryBinding(func(m, key celref.Val) celref.Val {
+					c, ok := m.(traits.Container)
+					if !ok {
+						return types.NewErr("has: not a map")
+					}
+					return c.Contains(key)
+				}))),
+	)
+})
+
+// inIPRange is source_ip.inIpRange('192.0.2.0/24'): whether the address is in the CIDR block.
+// A malformed address or block is an error, so the rule concludes nothing.
+func inIPRange(ip, cidr celref.Val) celref.Val {
+	ipStr, ok1 := ip.(types.String)
+	cidrStr, ok2 := cidr.(types.String)
+	if !ok1 || !ok2 {
+		return types.NewErr("inIpRange: expected strings")
+	}
+	addr, err := netip.ParseAddr(string(ipStr))
+	if err != nil {
+		return types.NewErr("inIpRange: source_ip is not an IP address")
+	}
+	prefix, err := netip.ParsePrefix(string(cidrStr))
+	if err != nil {
+		return types.NewErr("inIpRange: not a CIDR block: %s", string(cidrStr))
+	}
+	return types.Bool(prefix.Contains(addr.Unmap()))
+}
+
 // maxCachedPrograms bounds the program cache: policies come from clients, and each distinct
 // expression would otherwise stay in memory for the life of the process.
 const maxCachedPrograms = 4096
@@ -191,7 +241,7 @@ func program(expr string) cel.Program {
 }
 
 func compileProgram(expr string) cel.Program {
-	env, err := iampolicy.Env()
+	env, err := celEnv()
 	if err != nil {
 		return nil
 	}
