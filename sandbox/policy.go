@@ -194,7 +194,9 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 })
 
 // inIPRange is source_ip.inIpRange('192.0.2.0/24'): whether the address is in the CIDR block.
-// A malformed address or block is an error, so the rule concludes nothing.
+// A bare address ('192.0.2.7') is a block of one, as the server's policy engine reads it, so
+// that the guard and this double agree. A malformed address or block is an error, so the rule
+// concludes nothing.
 func inIPRange(ip, cidr celref.Val) celref.Val {
 	ipStr, ok1 := ip.(types.String)
 	cidrStr, ok2 := cidr.(types.String)
@@ -207,7 +209,11 @@ func inIPRange(ip, cidr celref.Val) celref.Val {
 	}
 	prefix, err := netip.ParsePrefix(string(cidrStr))
 	if err != nil {
-		return types.NewErr("inIpRange: not a CIDR block: %s", string(cidrStr))
+		one, aerr := netip.ParseAddr(string(cidrStr))
+		if aerr != nil {
+			return types.NewErr("inIpRange: not a CIDR block: %s", string(cidrStr))
+		}
+		prefix = netip.PrefixFrom(one.Unmap(), one.Unmap().BitLen())
 	}
 	return types.Bool(prefix.Contains(addr.Unmap()))
 }

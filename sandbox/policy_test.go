@@ -77,6 +77,7 @@ func TestPolicyAllows_CELSemantics(t *testing.T) {
 		{"source_ip out of range", [][2]string{{allow, "source_ip.inIpRange('198.51.100.0/24')"}}, nil, false},
 		{"source_ip IPv6 range", [][2]string{{allow, "source_ip.inIpRange('2001:db8::/32')"}}, func(r *policyRequest) { r.sourceIP = "2001:db8::1" }, true},
 		{"bad CIDR is an error that goes on", [][2]string{{deny, "source_ip.inIpRange('not-a-cidr')"}, {allow, "true"}}, nil, true},
+		{"a bare address is a range of one, as policy reads it", [][2]string{{allow, "source_ip.inIpRange('203.0.113.7')"}}, nil, true},
 		{"deny outside an office range", [][2]string{{deny, "!source_ip.inIpRange('10.0.0.0/8')"}, {allow, "true"}}, nil, false},
 		{"now before a date", [][2]string{{allow, "timestamp(now) < timestamp('2027-01-01T00:00:00Z')"}}, nil, true},
 		{"now after a date", [][2]string{{allow, "timestamp(now) > timestamp('2027-01-01T00:00:00Z')"}}, nil, false},
