@@ -335,6 +335,12 @@ func Catalog() []Operation {
 	return out
 }
 
+// Has reports whether name is a catalog operation, without copying it as Lookup does.
+func Has(name string) bool {
+	_, ok := loadCatalog().byName[name]
+	return ok
+}
+
 // Lookup returns the operation named name (its operationId), or false.
 func Lookup(name string) (Operation, bool) {
 	c := loadCatalog()

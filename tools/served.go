@@ -53,7 +53,7 @@ func catalogNamesIn(text string) []string {
 	for _, w := range strings.FieldsFunc(text, func(r rune) bool {
 		return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-'
 	}) {
-		if _, ok := schemas.Lookup(w); ok {
+		if schemas.Has(w) {
 			out = append(out, w)
 		}
 	}

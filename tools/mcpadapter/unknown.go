@@ -105,7 +105,7 @@ func UnknownToolText(name string, served []string) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Unknown tool %q; nothing was called.", shown)
-	if _, ok := schemas.Lookup(name); ok {
+	if schemas.Has(name) {
 		b.WriteString(" It is a tool of this server, but not served here (read-only mode or a tool filter).")
 	}
 	if near := NearestNames(name, served, 3); len(near) > 0 {
