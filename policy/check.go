@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/exokeys/exoscale-keys-mcp/internal/nearest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
@@ -235,65 +236,11 @@ func serviceSuggestions(key string) []string {
 	if _, ok := schemas.LookupService(norm); ok {
 		return []string{norm}
 	}
-	return nearest(norm, serviceNames(), 2, 2)
+	return nearest.Names(norm, serviceNames(), 2, 2)
 }
 
 func operationSuggestions(name string) []string {
-	return nearest(strings.ToLower(strings.TrimSpace(name)), schemas.APIOperationNames(), max(2, len(name)/4), 3)
-}
-
-// nearest returns up to n candidates within maxDist edits of s, closest first.
-func nearest(s string, candidates []string, maxDist, n int) []string {
-	type scored struct {
-		name string
-		d    int
-	}
-	var hits []scored
-	for _, c := range candidates {
-		if d := editDistance(s, c, maxDist); d <= maxDist {
-			hits = append(hits, scored{c, d})
-		}
-	}
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].d != hits[j].d {
-			return hits[i].d < hits[j].d
-		}
-		return hits[i].name < hits[j].name
-	})
-	var out []string
-	for i := 0; i < len(hits) && i < n; i++ {
-		out = append(out, hits[i].name)
-	}
-	return out
-}
-
-// editDistance is the Levenshtein distance, cut short once it exceeds limit.
-func editDistance(a, b string, limit int) int {
-	if d := len(a) - len(b); d > limit || -d > limit {
-		return limit + 1
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			rowMin = min(rowMin, cur[j])
-		}
-		if rowMin > limit {
-			return limit + 1
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return nearest.Names(strings.ToLower(strings.TrimSpace(name)), schemas.APIOperationNames(), max(2, len(name)/4), 3)
 }
 
 // CheckAssumeRolePolicy checks the `assume-role-policy` of create-iam-role and update-iam-role

@@ -110,14 +110,6 @@ func TestParse_RoundTrip(t *testing.T) {
 	assert.Equal(t, p, again)
 }
 
-func TestEditDistance(t *testing.T) {
-	t.Parallel()
-	assert.Equal(t, 1, editDistance("list-instancez", "list-instances", 3))
-	assert.Equal(t, 0, editDistance("iam", "iam", 2))
-	assert.Equal(t, 3, editDistance("abc", "xyz", 2), "cut short past the limit")
-	assert.Equal(t, []string{"list-instances"}, nearest("list-instancez", []string{"list-instances", "list-zones"}, 3, 3))
-}
-
 func TestCheckAssumeRolePolicy(t *testing.T) {
 	t.Parallel()
 	assert.Empty(t, CheckAssumeRolePolicy([]byte(`{"rules":[{"action":"allow","expression":"api_key == 'EXOabc'"}]}`)))

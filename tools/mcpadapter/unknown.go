@@ -3,7 +3,6 @@ package mcpadapter
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -11,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/exokeys/exoscale-keys-mcp/internal/nearest"
 	"github.com/exokeys/exoscale-keys-mcp/schemas"
 )
 
@@ -115,51 +115,12 @@ func UnknownToolText(name string, served []string) string {
 	return b.String()
 }
 
-// NearestNames returns up to n of candidates closest to name by edit distance (Levenshtein on
-// lower case), closest first, ties in name order.
+// NearestNames returns up to n of candidates closest to name by edit distance (on lower case),
+// closest first, ties in name order.
 func NearestNames(name string, candidates []string, n int) []string {
-	type scored struct {
-		name string
-		d    int
-	}
 	target := strings.ToLower(name)
 	if utf8.RuneCountInString(target) > 128 {
 		target = string([]rune(target)[:128]) // bounds the work whatever a client sends
 	}
-	var all []scored
-	for _, c := range candidates {
-		all = append(all, scored{c, editDistance(target, c)})
-	}
-	slices.SortFunc(all, func(a, b scored) int {
-		if a.d != b.d {
-			return a.d - b.d
-		}
-		return strings.Compare(a.name, b.name)
-	})
-	var out []string
-	for _, s := range all[:min(n, len(all))] {
-		out = append(out, s.name)
-	}
-	return out
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
+	return nearest.Names(target, candidates, -1, n)
 }
