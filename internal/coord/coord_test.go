@@ -3,7 +3,6 @@ package coord
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -425,20 +424,6 @@ func TestRedisDown_DegradesThenRecovers(t *testing.T) {
 	ok, _ = lim.Allow(t.Context(), "cred")
 	assert.True(t, ok, "a fresh shared bucket grants")
 	assert.EqualValues(t, 1, raw(t, srv).Exists(t.Context(), lim.c.key("rl:credential", "cred")).Val())
-}
-
-func TestLimiter_FallbackKeepsBoundedBuckets(t *testing.T) {
-	t.Parallel()
-	ls := newLocalLimiters(1, 1, 3)
-	for i := range 10 {
-		ok, _ := ls.allow(fmt.Sprint(i))
-		assert.True(t, ok)
-	}
-	assert.Equal(t, 3, ls.order.Len())
-	assert.Len(t, ls.byKey, 3)
-	ok, retry := ls.allow("9")
-	assert.False(t, ok, "a recent bucket is kept")
-	assert.Positive(t, retry)
 }
 
 func TestErrUnavailable_Text(t *testing.T) {

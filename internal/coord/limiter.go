@@ -1,15 +1,14 @@
 package coord
 
 import (
-	"container/list"
+	"cmp"
 	"context"
 	"fmt"
-	"math"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
+
+	"github.com/exokeys/exoscale-keys-mcp/internal/ratelimit"
 )
 
 // gcraScript is the generic cell rate algorithm in one atomic step, on Redis's clock so that
@@ -61,7 +60,7 @@ type Limiter struct {
 	burst    int
 	off      bool
 
-	local *localLimiters
+	local *ratelimit.Local
 }
 
 // NewLimiter makes a limiter on c.
@@ -75,7 +74,7 @@ func (c *Client) NewLimiter(opts LimiterOptions) (*Limiter, error) {
 	}
 	l.emission = 1e6 / opts.Rate
 	n := max(opts.Replicas, 1)
-	l.local = newLocalLimiters(rate.Limit(opts.Rate/float64(n)), (l.burst+n-1)/n, opts.MaxLocalKeys)
+	l.local = ratelimit.NewLocal(opts.Rate/float64(n), (l.burst+n-1)/n, cmp.Or(opts.MaxLocalKeys, 10000))
 	return l, nil
 }
 
@@ -96,57 +95,5 @@ func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, retryAfter ti
 		}
 	}
 	// The digest, not the key, names the local bucket too: the map then holds nothing secret.
-	return l.local.allow(rkey)
-}
-
-// localLimiters are this replica's share of each bucket, for when Redis is away.
-type localLimiters struct {
-	rate  rate.Limit
-	burst int
-	max   int
-
-	mu    sync.Mutex
-	order *list.List // of *localEntry, most recently used first
-	byKey map[string]*list.Element
-}
-
-type localEntry struct {
-	key string
-	lim *rate.Limiter
-}
-
-func newLocalLimiters(r rate.Limit, burst, maxKeys int) *localLimiters {
-	if maxKeys <= 0 {
-		maxKeys = 10000
-	}
-	return &localLimiters{rate: r, burst: max(burst, 1), max: maxKeys, order: list.New(), byKey: map[string]*list.Element{}}
-}
-
-func (ls *localLimiters) allow(key string) (bool, time.Duration) {
-	ls.mu.Lock()
-	el, ok := ls.byKey[key]
-	if ok {
-		ls.order.MoveToFront(el)
-	} else {
-		if ls.order.Len() >= ls.max {
-			oldest := ls.order.Back()
-			ls.order.Remove(oldest)
-			delete(ls.byKey, oldest.Value.(*localEntry).key)
-		}
-		el = ls.order.PushFront(&localEntry{key: key, lim: rate.NewLimiter(ls.rate, ls.burst)})
-		ls.byKey[key] = el
-	}
-	lim := el.Value.(*localEntry).lim
-	ls.mu.Unlock()
-
-	now := time.Now()
-	r := lim.ReserveN(now, 1)
-	if !r.OK() {
-		return false, time.Second
-	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, time.Duration(math.Max(float64(d), float64(time.Millisecond)))
-	}
-	return true, 0
+	return l.local.Allow(ctx, rkey)
 }

@@ -1,21 +1,19 @@
 package httpserve
 
 import (
-	"container/list"
 	"context"
 	"math"
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/exokeys/exoscale-keys-mcp/internal/ratelimit"
 )
 
 // Limiter decides whether one more request may spend key's budget now. A refused request
 // spends nothing of it, and retryAfter says when one would pass. Implementations are safe for
-// concurrent use; one process keeps its budgets in [LocalLimiter], several replicas would share
+// concurrent use; one process keeps its budgets in [ratelimit.Local], several replicas would share
 // theirs through an implementation backed by a shared store.
 type Limiter interface {
 	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration)
@@ -44,78 +42,11 @@ type Limiters struct {
 func NewLimiters(l Limits) Limiters {
 	keys := max(2*l.MaxSessions, 1024)
 	return Limiters{
-		Address:    NewLocalLimiter(l.AddressRate, l.AddressBurst, keys),
-		Credential: NewLocalLimiter(l.SessionRate, l.SessionBurst, keys),
-		Session:    NewLocalLimiter(l.SessionRate, l.SessionBurst, keys),
-		Overall:    NewLocalLimiter(l.Rate, l.Burst, 1),
+		Address:    ratelimit.NewLocal(l.AddressRate, l.AddressBurst, keys),
+		Credential: ratelimit.NewLocal(l.SessionRate, l.SessionBurst, keys),
+		Session:    ratelimit.NewLocal(l.SessionRate, l.SessionBurst, keys),
+		Overall:    ratelimit.NewLocal(l.Rate, l.Burst, 1),
 	}
-}
-
-// LocalLimiter keeps one token bucket (golang.org/x/time/rate) per key in this process, at most
-// maxKeys of them: past that the least recently used is forgotten, so a flood of made-up keys
-// costs bounded memory, and a forgotten key starts again with a full burst. A rate ≤ 0 is no
-// limit.
-type LocalLimiter struct {
-	limit   rate.Limit
-	burst   int
-	maxKeys int
-
-	mu   sync.Mutex
-	keys map[string]*list.Element // of *keyed
-	lru  list.List                // front: most recently used
-}
-
-type keyed struct {
-	key string
-	lim *rate.Limiter
-}
-
-// NewLocalLimiter allows perSecond requests a second per key, burst above that.
-func NewLocalLimiter(perSecond float64, burst, maxKeys int) *LocalLimiter {
-	l := &LocalLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), maxKeys: max(maxKeys, 1), keys: map[string]*list.Element{}}
-	if perSecond <= 0 {
-		l.limit = rate.Inf
-	}
-	return l
-}
-
-// Allow takes a token from key's bucket, or gives it back and says how long until one is there.
-func (l *LocalLimiter) Allow(_ context.Context, key string) (bool, time.Duration) {
-	if l.limit == rate.Inf {
-		return true, 0
-	}
-	lim := l.bucket(key)
-	now := time.Now()
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
-	return true, 0
-}
-
-func (l *LocalLimiter) bucket(key string) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e, ok := l.keys[key]; ok {
-		l.lru.MoveToFront(e)
-		return e.Value.(*keyed).lim
-	}
-	for len(l.keys) >= l.maxKeys {
-		old := l.lru.Back()
-		l.lru.Remove(old)
-		delete(l.keys, old.Value.(*keyed).key)
-	}
-	k := &keyed{key: key, lim: rate.NewLimiter(l.limit, l.burst)}
-	l.keys[key] = l.lru.PushFront(k)
-	return k.lim
-}
-
-// size is the number of budgets held.
-func (l *LocalLimiter) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.keys)
 }
 
 // rateLimit answers 429 with Retry-After when any budget the request spends is exhausted. The
