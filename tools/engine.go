@@ -221,6 +221,9 @@ func (e *Engine) Call(ctx context.Context, operation string, args map[string]any
 		return Result{}, err
 	}
 	c.outcome = res.Outcome
+	if res.IsError() {
+		res.Status = c.status
+	}
 	e.finish(c)
 	return res, nil
 }

@@ -54,6 +54,9 @@ type Result struct {
 	// request state the client echoes back with the answer.
 	Question *Question
 	State    string
+	// Status is the HTTP status Exoscale answered a failed call with (0 when it did not
+	// answer, or the call failed before anything was sent), for a composite that decides by it.
+	Status int
 }
 
 // IsError reports whether the outcome is one a model must act on as a failure.

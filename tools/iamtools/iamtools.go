@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -449,7 +450,7 @@ func read(ctx context.Context, c Caller, tool, operation, id string) (map[string
 	}
 	if res.IsError() {
 		text := res.Text
-		if strings.Contains(text, " 403 ") || strings.HasPrefix(text, operation+": 403") {
+		if res.Status == http.StatusForbidden {
 			// The step's advice may point back here ("if this key can still read IAM"): it
 			// cannot, so say so rather than send the model round in a circle.
 			text += " So " + tool + " cannot answer with this server's key; the operator can read the policies in the Exoscale portal."
